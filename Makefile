@@ -1,0 +1,49 @@
+# Two commands run the course:
+#   make lab    set up (first time) and open the notebooks in JupyterLab
+#   make test   set up (first time) and run the linter, unit tests and every notebook (fast mode)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+# Per-cell limit for notebooks in the test suite (fast mode cells take seconds).
+CELL_TIMEOUT ?= 300
+
+.PHONY: lab test lint unit notebooks lock clean
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+test: lint unit notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests
+
+notebooks: $(STAMP)
+	COURSE_FAST=1 $(BIN)/pytest -q -p no:cacheprovider --nbval-lax \
+		--nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-kernel-startup-timeout=120 \
+		--durations=0 notebooks
+
+# The virtual environment, rebuilt when the requirements change. On the Python CI uses (3.11)
+# every package is pinned by requirements-lock.txt; elsewhere the ranges in requirements.txt
+# apply.
+$(STAMP): requirements.txt requirements-lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), \
+		"the course needs Python 3.10 or newer, found " + sys.version.split()[0] + \
+		": run make PYTHON=python3.12 (or another 3.10+ interpreter)"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt -c requirements-lock.txt
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+# Re-pin requirements-lock.txt from the current environment (after changing requirements.txt).
+lock: $(STAMP)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' \
+		| sed 's/$$/ ; python_version == "3.11"/' > requirements-lock.txt
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

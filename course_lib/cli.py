@@ -1,0 +1,176 @@
+"""The `course` command.
+
+    course check                     the runtime summary; are the bundled data and TFDS reachable?
+    course run [TARGET ...] [--fast] execute notebooks headless, write executed copies, print a table
+
+A TARGET is a notebook path, a folder, or a chapter name such as `01_gan` (or just `01`),
+looked up under the course's `notebooks/` folder. With no target, every notebook runs.
+"""
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+NOTEBOOKS_ENV = "COURSE_NOTEBOOKS"
+
+
+def notebooks_root():
+    """The course's `notebooks/` folder: $COURSE_NOTEBOOKS, ./notebooks, or beside the package."""
+    candidates = [os.environ.get(NOTEBOOKS_ENV), Path.cwd() / "notebooks",
+                  Path(__file__).resolve().parent.parent / "notebooks"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "cannot find the course's notebooks/ folder: run `course` from the course repository "
+        f"or set {NOTEBOOKS_ENV}=/path/to/notebooks."
+    )
+
+
+def _notebooks_in(folder):
+    return sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def resolve_targets(targets):
+    """Turns notebook paths, folders and chapter names into a sorted list of notebook paths."""
+    if not targets:
+        return _notebooks_in(notebooks_root())
+    found = []
+    for target in targets:
+        path = Path(target)
+        if path.is_file() and path.suffix == ".ipynb":
+            found.append(path)
+        elif path.is_dir():
+            found.extend(_notebooks_in(path))
+        else:
+            root = notebooks_root()
+            chapters = [d for d in sorted(root.iterdir()) if d.is_dir()
+                        and (d.name == target or d.name.split("_")[0] == target)]
+            if not chapters:
+                names = ", ".join(d.name for d in sorted(root.iterdir()) if d.is_dir())
+                raise FileNotFoundError(
+                    f"{target!r} is not a notebook, a folder or a chapter; chapters: {names}")
+            for chapter in chapters:
+                found.extend(_notebooks_in(chapter))
+    if not found:
+        raise FileNotFoundError(f"no notebooks found in {', '.join(map(str, targets))}")
+    return list(dict.fromkeys(found))
+
+
+def execute_notebook(path, out_path, timeout=600, kernel_name="python3"):
+    """Executes one notebook in its own folder and writes the executed copy to `out_path`.
+
+    Returns:
+        (status, seconds, message): status is "ok", "failed" or "timeout"; message names the
+        failing cell's error.
+    """
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                            resources={"metadata": {"path": str(Path(path).parent)}})
+    start = time.perf_counter()
+    status, message = "ok", ""
+    try:
+        client.execute()
+    except CellTimeoutError:
+        status, message = "timeout", f"a cell ran longer than {timeout} s"
+    except CellExecutionError as error:
+        status, message = "failed", f"{error.ename}: {error.evalue}"
+    except DeadKernelError as error:
+        status, message = "failed", f"the kernel died: {error}"
+    seconds = time.perf_counter() - start
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_suffix(".ipynb.tmp")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, out_path)
+    return status, seconds, message
+
+
+def _table(rows, headers):
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    out = [line.format(*headers), line.format(*("-" * w for w in widths))]
+    out += [line.format(*map(str, row)) for row in rows]
+    return "\n".join(out)
+
+
+def cmd_run(args):
+    if args.fast:
+        os.environ["COURSE_FAST"] = "1"
+    notebooks = resolve_targets(args.targets)
+    root = notebooks_root().resolve()
+    out_dir = Path(args.out)
+    rows, failed = [], 0
+    for path in notebooks:
+        resolved = path.resolve()
+        relative = resolved.relative_to(root) if resolved.is_relative_to(root) else Path(path.name)
+        print(f"running {relative} ...", flush=True)
+        status, seconds, message = execute_notebook(path, out_dir / relative, args.timeout)
+        failed += status != "ok"
+        rows.append((relative, status, f"{seconds:.1f}", message[:100]))
+    print()
+    print(_table(rows, ("notebook", "status", "seconds", "error")))
+    print(f"\n{len(rows) - failed} passed, {failed} failed; executed copies in {out_dir}/")
+    return 1 if failed else 0
+
+
+def cmd_check(args):
+    from course_lib import data
+    from course_lib.runtime import setup
+
+    runtime = setup(seed=0, verbose=False)
+    print(runtime.summary())
+    rows, ok = [], True
+    checks = [
+        ("bundled digits (scikit-learn)", lambda: data.load_digits(split="all")[0].shape),
+        ("bundled faces (scikit-image lfw_subset)", lambda: data.load_faces(split="all").shape),
+        ("bundled photo patches", lambda: data.load_photo_patches(num_patches=16).shape),
+    ]
+    for name, check in checks:
+        start = time.perf_counter()
+        try:
+            result, status = f"shape {check()}", "ok"
+        except Exception as error:  # report every failure, then exit non-zero
+            result, status, ok = f"{type(error).__name__}: {error}", "FAILED", False
+        rows.append((name, status, f"{time.perf_counter() - start:.1f}", result))
+    start = time.perf_counter()
+    reachable = data.tfds_available(args.tfds_name)
+    rows.append((f"TFDS {args.tfds_name!r}", "reachable" if reachable else "offline",
+                 f"{time.perf_counter() - start:.1f}",
+                 "tfds.load will work" if reachable else "notebooks use the bundled data"))
+    print(_table(rows, ("data", "status", "seconds", "detail")))
+    return 0 if ok else 1
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="runtime summary and data reachability")
+    check.add_argument("--tfds-name", default="mnist", help="TFDS dataset to probe")
+    check.set_defaults(func=cmd_check)
+    run = commands.add_parser("run", help="execute notebooks headless")
+    run.add_argument("targets", nargs="*", help="notebooks, folders or chapters (default: all)")
+    run.add_argument("--fast", action="store_true", help="fast mode (COURSE_FAST=1)")
+    run.add_argument("--out", default="outputs/executed", help="folder for executed copies")
+    run.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FileNotFoundError as error:
+        print(f"course: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
