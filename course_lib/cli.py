@@ -1,7 +1,8 @@
 """The `course` command.
 
-    course check                     the runtime summary; are the bundled data and TFDS reachable?
-    course run [TARGET ...] [--fast] execute notebooks headless, write executed copies, print a table
+    course check              the runtime summary; are the bundled data and TFDS reachable?
+    course run [TARGET ...]   execute notebooks headless (--fast for fast mode), write the
+                              executed copies and print a table of results
 
 A TARGET is a notebook path, a folder, or a chapter name such as `01_gan` (or just `01`),
 looked up under the course's `notebooks/` folder. With no target, every notebook runs.

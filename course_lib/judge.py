@@ -8,11 +8,15 @@ layer and whose softmax plays the role of Inception's class probabilities. Every
 reports the same table with it:
 
     from course_lib.judge import load_judge
-    judge = load_judge()                    # trains once (~10-20 s on a CPU), then cached
+    judge = load_judge()                    # trains once (~15 s on a 2-core CPU), then cached
     judge.report(generated, x_test, labels=requested_labels)
     # {'fid': ..., 'kid': ..., 'inception_score': ..., 'label_accuracy': ..., ...}
 
-The numbers are comparable across chapters of this course, not with published FIDs.
+The numbers are comparable across chapters of this course, not with published FIDs. For
+scale (measured with the default config): real train vs test digits give FID ~1.8 and KID
+~0 (-1.3; KID is unbiased, so it can be negative, and its features are not normalised, so
+its values are larger than Inception KIDs); uniform noise vs test digits gives FID ~240 and
+KID ~77; the Inception score of the real test digits is ~9.6 (at most 10), of noise ~1.9.
 
 The judge is trained under float32 whatever the global mixed-precision policy is (every
 layer is built with `dtype="float32"`), so its outputs are float32 and the cached file
@@ -41,9 +45,9 @@ JUDGE_CONFIG = {
     "image_size": 16,  # the judge sees 16x16 digits; other sizes are resized to it
     "feature_dim": 64,  # width of the "features" layer used for FID/KID
     "dropout": 0.3,  # against overfitting 1,437 training images
-    "num_epochs": 25,  # test accuracy has levelled off by then (~98-99%)
-    "batch_size": 64,
-    "learning_rate": 2e-3,  # Adam
+    "num_epochs": 20,  # test accuracy has levelled off by then (~98.5%)
+    "batch_size": 128,  # larger batches run faster per epoch on a CPU
+    "learning_rate": 3e-3,  # Adam
     "seed": 0,  # seeds weight initialisation, dropout and shuffling
 }
 JUDGE_FORMAT = 1  # bump when the recipe changes in a way JUDGE_CONFIG does not show
@@ -101,6 +105,7 @@ class DigitJudge:
         metadata: test accuracy, training time, versions and training config.
 
     Example:
+        >>> from course_lib.data import load_digits
         >>> judge = load_judge()
         >>> x_test, y_test = load_digits(split="test")
         >>> judge.accuracy(x_test, y_test) >= 0.97

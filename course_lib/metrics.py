@@ -10,6 +10,8 @@ Images in the course are float32 in [-1, 1], channels-last: `value_range=(-1, 1)
 default everywhere.
 """
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 import tensorflow as tf
@@ -198,9 +200,11 @@ def frechet_distance(features_a, features_b, eps=1e-6):
     + \\mathrm{Tr}\\big(\\Sigma_a + \\Sigma_b - 2(\\Sigma_a\\Sigma_b)^{1/2}\\big)$,
 
     with means and unbiased covariances (`np.cov`) of each set, as in the reference
-    `pytorch-fid` implementation: if the matrix square root is not finite (singular
-    product), `eps` is added to both diagonals and it is recomputed; imaginary parts left
-    by rounding are dropped (an error if a diagonal one exceeds 1e-3). With Inception-v3
+    `pytorch-fid` implementation: if the matrix square root is not finite, or SciPy warns
+    that the product is singular (features that are always 0 make it so), `eps` is added
+    to both diagonals and it is recomputed (this moves the result by ~`eps` times the
+    trace); imaginary parts left by rounding are dropped (an error if a diagonal one
+    exceeds 1e-3). With Inception-v3
     features this is FID; `course_lib.judge` uses its digit classifier's features instead,
     so its numbers are only comparable with each other. The estimate is biased upwards for
     few samples: compare values computed with the same numbers of samples.
@@ -226,10 +230,18 @@ def frechet_distance(features_a, features_b, eps=1e-6):
     sigma_b = np.atleast_2d(np.cov(b, rowvar=False))
     diff = mu_a - mu_b
 
-    covmean = scipy.linalg.sqrtm(sigma_a @ sigma_b)
+    try:
+        with warnings.catch_warnings():
+            # Recent SciPy warns when the product is singular (e.g. dead ReLU features).
+            warnings.simplefilter("error", scipy.linalg.LinAlgWarning)
+            covmean = scipy.linalg.sqrtm(sigma_a @ sigma_b)
+    except scipy.linalg.LinAlgWarning:
+        covmean = np.full_like(sigma_a, np.nan)
     if not np.all(np.isfinite(covmean)):
         offset = np.eye(len(sigma_a)) * eps
-        covmean = scipy.linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            covmean = scipy.linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
             raise ValueError(
@@ -243,19 +255,22 @@ def frechet_distance(features_a, features_b, eps=1e-6):
 
 def _polynomial_kernel(x, y):
     """k(x, y) = (x . y / d + 1)^3 for all pairs of rows: (len(x), len(y))."""
-    return (x @ y.T / x.shape[1] + 1.0) ** 3
+    k = x @ y.T / x.shape[1] + 1.0
+    return k * k * k
 
 
-def _unbiased_mmd2(x, y):
-    """Unbiased estimate of MMD^2 with the cubic polynomial kernel."""
-    m, n = len(x), len(y)
-    k_xx = _polynomial_kernel(x, x)
-    k_yy = _polynomial_kernel(y, y)
-    k_xy = _polynomial_kernel(x, y)
+def _unbiased_mmd2(k_xx, k_yy, k_xy):
+    """Unbiased estimate of MMD^2 from the three kernel matrices of two samples."""
+    m, n = k_xy.shape
     # Drop the diagonals k(x_i, x_i): the U-statistic averages over pairs i != j.
     sum_xx = (k_xx.sum() - np.trace(k_xx)) / (m * (m - 1))
     sum_yy = (k_yy.sum() - np.trace(k_yy)) / (n * (n - 1))
     return sum_xx + sum_yy - 2.0 * k_xy.mean()
+
+
+# Below this many kernel entries (128 MiB of float64) `kernel_distance` computes the kernel
+# matrices of the whole sets once and reads each subset's out of them.
+_MAX_PRECOMPUTED_KERNEL = 2**24
 
 
 def kernel_distance(
@@ -303,12 +318,21 @@ def kernel_distance(
         )
     if num_subsets < 1:
         raise ValueError(f"kernel_distance: num_subsets must be >= 1, got {num_subsets}")
+    precompute = (len(a) + len(b)) ** 2 <= _MAX_PRECOMPUTED_KERNEL
+    if precompute:
+        k_aa, k_bb = _polynomial_kernel(a, a), _polynomial_kernel(b, b)
+        k_ab = _polynomial_kernel(a, b)
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(num_subsets):
-        subset_a = a[rng.choice(len(a), subset_size, replace=False)]
-        subset_b = b[rng.choice(len(b), subset_size, replace=False)]
-        values.append(_unbiased_mmd2(subset_a, subset_b))
+        i = rng.choice(len(a), subset_size, replace=False)
+        j = rng.choice(len(b), subset_size, replace=False)
+        if precompute:
+            kernels = k_aa[np.ix_(i, i)], k_bb[np.ix_(j, j)], k_ab[np.ix_(i, j)]
+        else:
+            x, y = a[i], b[j]
+            kernels = _polynomial_kernel(x, x), _polynomial_kernel(y, y), _polynomial_kernel(x, y)
+        values.append(_unbiased_mmd2(*kernels))
     values = np.asarray(values)
     mean = float(values.mean())
     return (mean, float(values.std())) if return_std else mean

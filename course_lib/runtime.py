@@ -221,6 +221,11 @@ class Runtime:
     def num_replicas(self):
         return self.strategy.num_replicas_in_sync
 
+    @property
+    def strategy_name(self):
+        name = type(self.strategy).__name__
+        return "default strategy" if name.startswith("_Default") else name
+
     def summary(self):
         import keras
         import tensorflow as tf
@@ -229,13 +234,14 @@ class Runtime:
         if self.device.kind != "cpu":
             device = f"{self.device.count}x {device}"
             if self.device.compute_capability:
-                device += " (compute capability %d.%d)" % tuple(self.device.compute_capability)
+                major, minor = self.device.compute_capability
+                device += f" (compute capability {major}.{minor})"
         elif self.device.cpu_bf16 and self.policy == "float32":
             device += " (bf16-capable: precision='mixed_bfloat16' trains faster here)"
         return (
             f"TensorFlow {tf.__version__}, Keras {keras.__version__} | "
             f"{self.device.kind.upper()}: {device} | policy {self.policy} | "
-            f"{type(self.strategy).__name__} x{self.num_replicas} | "
+            f"{self.strategy_name} x{self.num_replicas} | "
             f"fast mode {'ON' if self.fast else 'off'} | seed {self.seed}"
         )
 

@@ -67,7 +67,8 @@ def test_ssim_identical_single_and_small_images(image_pair):
     with pytest.raises(ValueError, match="smaller sigma"):
         ssim(small_x, small_y)
     # A smaller sigma gives a 7x7 window that fits; skimage with the same sigma agrees.
-    expected = [skimage_ssim(a, b, 1, sigma=0.8) for a, b in zip((small_x + 1) / 2, (small_y + 1) / 2)]
+    pairs = zip((small_x + 1) / 2, (small_y + 1) / 2)
+    expected = [skimage_ssim(a, b, 1, sigma=0.8) for a, b in pairs]
     np.testing.assert_allclose(ssim(small_x, small_y, sigma=0.8), expected, atol=1e-5)
 
 
