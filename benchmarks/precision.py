@@ -53,7 +53,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--policies", nargs="+",
                         default=["float32", "mixed_bfloat16", "mixed_float16"])
-    parser.add_argument("--steps", type=int, default=30, help="training steps per epoch")
+    parser.add_argument("--steps", type=int, default=10, help="training steps per epoch")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--jit", action="store_true", help="compile with XLA")
     args = parser.parse_args()
