@@ -98,7 +98,7 @@ def _table(rows, headers):
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     out = [line.format(*headers), line.format(*("-" * w for w in widths))]
     out += [line.format(*map(str, row)) for row in rows]
-    return "\n".join(out)
+    return "\n".join(text.rstrip() for text in out)
 
 
 def cmd_run(args):
@@ -122,11 +122,13 @@ def cmd_run(args):
 
 
 def cmd_check(args):
-    from course_lib import data
     from course_lib.runtime import setup
 
-    runtime = setup(seed=0, verbose=False)
+    runtime = setup(seed=0, verbose=False)  # imports TensorFlow quietly
     print(runtime.summary())
+
+    from course_lib import data
+
     rows, ok = [], True
     checks = [
         ("bundled digits (scikit-learn)", lambda: data.load_digits(split="all")[0].shape),

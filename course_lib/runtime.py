@@ -11,12 +11,14 @@ The precision policy is picked from the accelerator (see `pick_policy`) and can 
 `setup(precision=...)` or the `COURSE_PRECISION` environment variable.
 """
 
+import contextlib
 import dataclasses
 import logging
 import os
 import platform
 import random
 import sys
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -195,6 +197,34 @@ def make_strategy(device, kind="auto"):
     return tf.distribute.get_strategy()
 
 
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Hides what native code writes to file descriptor 2 inside the block.
+
+    TensorFlow's C++ start-up lines (CUDA probing, oneDNN, CPU-feature notices) bypass Python
+    logging and `TF_CPP_MIN_LOG_LEVEL`. If the block raises, the hidden text is printed so
+    that no real error is lost.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real descriptor 2: nothing to silence
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            captured.seek(0)
+            sys.stderr.write(captured.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def quiet_tensorflow():
     """Silences TensorFlow's Python-side log noise (C++ start-up lines are set in __init__)."""
     import absl.logging
@@ -267,15 +297,16 @@ def setup(seed=42, precision="auto", strategy="auto", deterministic=False, fast=
         fast: force fast mode on or off; None reads `COURSE_FAST`.
         verbose: print the one-line summary.
     """
-    import keras
-    import tensorflow as tf
+    with native_stderr_silenced():
+        import keras
+        import tensorflow as tf
 
+        device = detect_device()
     quiet_tensorflow()
     if precision == "auto":
         precision = os.environ.get(PRECISION_ENV, "auto") or "auto"
     if precision != "auto" and precision not in POLICIES:
         raise ValueError(f"precision={precision!r}: use 'auto' or one of {', '.join(POLICIES)}.")
-    device = detect_device()
     policy = pick_policy(device) if precision == "auto" else precision
     keras.mixed_precision.set_global_policy(policy)
     seed_everything(seed)

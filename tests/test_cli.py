@@ -62,3 +62,15 @@ def test_course_run_passes_when_all_pass(course, capsys):
 def test_course_run_unknown_target_exits_2(course, capsys):
     assert cli.main(["run", "no_such_chapter"]) == 2
     assert "not a notebook, a folder or a chapter" in capsys.readouterr().err
+
+
+def test_course_check_reports_runtime_and_data_offline(capsys):
+    assert cli.main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("TensorFlow ") and "policy " in out
+    for name in ("bundled digits", "bundled faces", "bundled photo patches"):
+        line = next(line for line in out.splitlines() if line.startswith(name))
+        assert " ok " in line
+    tfds_line = next(line for line in out.splitlines() if line.startswith("TFDS 'mnist'"))
+    assert ("offline" in tfds_line) or ("reachable" in tfds_line)
+    assert float(tfds_line.split()[3]) < 10  # seconds: never the minutes tfds.load would retry

@@ -95,3 +95,16 @@ def test_cache_dir_follows_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
     path = runtime.cache_dir("judge")
     assert path == tmp_path / "cache" / "judge" and path.is_dir()
+
+
+def test_native_stderr_is_hidden_but_kept_when_the_block_fails(capfd):
+    import os
+
+    with runtime.native_stderr_silenced():
+        os.write(2, b"C++ start-up noise\n")
+    assert "noise" not in capfd.readouterr().err
+    with pytest.raises(RuntimeError):
+        with runtime.native_stderr_silenced():
+            os.write(2, b"the real reason\n")
+            raise RuntimeError("import failed")
+    assert "the real reason" in capfd.readouterr().err
