@@ -11,8 +11,13 @@ CELL_TIMEOUT ?= 300
 
 .PHONY: lab test lint unit notebooks lock clean
 
+# Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8899"
+LAB_ARGS ?=
+# Jupyter refuses to run as root unless told (containers often run as root).
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
 
 test: lint unit notebooks
 
