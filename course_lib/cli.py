@@ -3,6 +3,10 @@
     course check              the runtime summary; are the bundled data and TFDS reachable?
     course run [TARGET ...]   execute notebooks headless (--fast for fast mode), write the
                               executed copies and print a table of results
+    course assign TARGET ... --out DIR
+                              student versions and autograder bundles of notebooks with exercises
+    course grade --assignment BUNDLE SUBMISSION ... --out grades.csv
+                              grade submitted notebooks into a table (see docs/instructors.md)
 
 A TARGET is a notebook path, a folder, or a chapter name such as `01_gan` (or just `01`),
 looked up under the course's `notebooks/` folder. With no target, every notebook runs.
@@ -151,6 +155,42 @@ def cmd_check(args):
     return 0 if ok else 1
 
 
+def cmd_assign(args):
+    from course_lib import grading
+
+    notebooks = [nb for nb in resolve_targets(args.targets) if grading.has_exercises(nb)]
+    if not notebooks:
+        raise FileNotFoundError(f"no notebook with exercises in {' '.join(args.targets)}")
+    root = notebooks_root().resolve()
+    rows = []
+    for path in notebooks:
+        resolved = path.resolve()
+        chapter = resolved.parent.name if resolved.is_relative_to(root) else "."
+        target = Path(args.out) / chapter / path.stem
+        print(f"assigning {path} ...", flush=True)
+        manifest = grading.assign(path, target, tests_url=args.tests_url)
+        rows.append((f"{chapter}/{path.name}", ", ".join(manifest["questions"]),
+                     target / "student", target / "autograder"))
+    print()
+    print(_table(rows, ("notebook", "questions", "hand out", "keep (solutions, hidden tests)")))
+    return 0
+
+
+def cmd_grade(args):
+    from course_lib import grading
+
+    rows = grading.grade(args.assignment, args.submissions, args.out, timeout=args.timeout,
+                         memory_gb=args.memory_gb, workers=args.workers)
+    questions = [k for k in rows[0] if k not in ("submission", "status", "total", "possible",
+                                                  "seconds", "detail")] if rows else []
+    table = [(r["submission"], r["status"], *(f"{r[q]:g}" for q in questions),
+              f"{r['total']:g}", r["detail"][:60]) for r in rows]
+    print()
+    print(_table(table, ("submission", "status", *questions, "total", "detail")))
+    print(f"\nwrote {args.out} and {Path(args.out).with_suffix('.md')}")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="course", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,6 +203,21 @@ def build_parser():
     run.add_argument("--out", default="outputs/executed", help="folder for executed copies")
     run.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     run.set_defaults(func=cmd_run)
+    assign = commands.add_parser("assign", help="student versions and autograder bundles")
+    assign.add_argument("targets", nargs="+", help="notebooks, folders or chapters")
+    assign.add_argument("--out", required=True, help="folder for the generated assignments")
+    assign.add_argument("--tests-url", help="URL where the student/tests/ folder will be "
+                        "published; checks download public tests from it (needed on Colab)")
+    assign.set_defaults(func=cmd_assign)
+    grade = commands.add_parser("grade", help="grade submitted notebooks")
+    grade.add_argument("--assignment", required=True, help="the autograder/ folder from assign")
+    grade.add_argument("submissions", nargs="+", help="submitted notebooks")
+    grade.add_argument("--out", default="grades.csv", help="the CSV grade table to write")
+    grade.add_argument("--timeout", type=float, default=300, help="seconds per submission")
+    grade.add_argument("--memory-gb", type=float, default=6.0, help="memory per submission")
+    grade.add_argument("--workers", type=int, default=None, help="parallel gradings "
+                       "(default: CPU cores)")
+    grade.set_defaults(func=cmd_grade)
     return parser
 
 

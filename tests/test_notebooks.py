@@ -31,8 +31,8 @@ def test_notebooks_are_committed_clean():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_structure(path):
     nb = nbformat.read(path, as_version=4)
-    first, *_ = nb.cells
-    assert first.cell_type == "markdown" and re.match(r"# Chapter \d+ · ", first.source), (
+    first = next(cell for cell in nb.cells if cell.cell_type == "markdown")
+    assert re.match(r"# Chapter \d+ · ", first.source), (
         "a notebook opens with '# Chapter N · Topic'")
     assert "What you will learn" in first.source
     code = [cell for cell in nb.cells if cell.cell_type == "code"]

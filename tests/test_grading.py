@@ -1,0 +1,194 @@
+"""The classroom workflow: assign a notebook, then grade a class's worth of submissions."""
+
+import csv
+import json
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib import grading
+from course_lib.runtime import REPOSITORY_URL
+
+SAMPLE = Path(__file__).parent / "fixtures" / "exercise_sample.ipynb"
+SOLUTIONS = {  # answer cells of the sample, in order
+    "correct": [
+        "def psnr(x, y):\n    mse = np.mean((x - y) ** 2, axis=(1, 2, 3))\n"
+        "    return 10 * np.log10(4.0 / mse)",
+        "def to_model_range(images):\n    return np.asarray(images, np.float32) / 127.5 - 1",
+        'policy = "mixed_float16"',
+    ],
+    # Passes every public test, fails the hidden ones: averages over the whole batch,
+    # returns float64, and picks the wrong policy.
+    "wrong": [
+        "def psnr(x, y):\n    return np.array([10 * np.log10(4.0 / np.mean((x - y) ** 2))])",
+        "def to_model_range(images):\n    return np.asarray(images) / 127.5 - 1",
+        'policy = "mixed_bfloat16"',
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def assignment(tmp_path_factory):
+    out = tmp_path_factory.mktemp("assignment")
+    manifest = grading.assign(SAMPLE, out)
+    return out, manifest
+
+
+def _answered(student_path, answers, path):
+    nb = nbformat.read(student_path, as_version=4)
+    cells = [c for c in nb.cells if grading.ANSWER_TAG in c.metadata.get("tags", [])]
+    assert len(cells) == len(answers)
+    for cell, answer in zip(cells, answers):
+        cell.source = answer
+    nbformat.write(nb, path)
+    return path
+
+
+def test_student_version_has_no_solutions_or_hidden_tests(assignment):
+    out, manifest = assignment
+    assert manifest["questions"] == ["q1", "q2", "q3"]
+    student_files = [p for p in (out / "student").rglob("*") if p.is_file()]
+    assert [p.name for p in student_files] == ["exercise_sample.ipynb"]
+    text = student_files[0].read_text()
+    for secret in ("np.isinf", "== np.float32", 'policy == \\"mixed_float16\\"', "127.5"):
+        assert secret not in text, secret
+    # ...while the instructor's bundle has the hidden tests.
+    (zip_path,) = (out / "autograder").glob("*.zip")
+    with zipfile.ZipFile(zip_path) as bundle:
+        assert "np.isinf" in bundle.read("tests/q1.py").decode()
+
+
+def test_student_version_is_colab_ready(assignment):
+    out, _ = assignment
+    nb = nbformat.read(out / "student" / "exercise_sample.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "course-lib[grading] @ git+" + REPOSITORY_URL in code[0]
+    assert "tensorflow" not in code[0].split("\n")[-1]  # the pip line leaves TensorFlow alone
+    assert code[1].startswith("# Initialize Otter")  # after the install, before any check
+    assert 'grader.check("q1")' in code
+
+
+def test_assign_refuses_a_notebook_without_exercises(tmp_path):
+    plain = tmp_path / "plain.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), plain)
+    with pytest.raises(ValueError, match="no '# ASSIGNMENT CONFIG' cell"):
+        grading.assign(plain, tmp_path / "out")
+
+
+def test_grading_a_class(assignment, tmp_path):
+    out, _ = assignment
+    student = out / "student" / "exercise_sample.ipynb"
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    correct = _answered(student, SOLUTIONS["correct"], subs / "alice.ipynb")
+    _answered(student, SOLUTIONS["wrong"], subs / "bob.ipynb")
+    _answered(student, ["def psnr(x, y):\n    raise RuntimeError('oops')\npsnr(1, 2)",
+                        *SOLUTIONS["correct"][1:]], subs / "carol.ipynb")
+    _answered(student, ["import time\ntime.sleep(10_000)", *SOLUTIONS["correct"][1:]],
+              subs / "dave.ipynb")
+    (subs / "erin.ipynb").write_text(correct.read_text()[:-40])  # truncated: broken JSON
+    (subs / "frank.ipynb").write_text(student.read_text())  # the untouched student version
+    table = tmp_path / "grades.csv"
+    table.write_text("previous table\n")
+    lines = []
+    rows = grading.grade(out / "autograder", sorted(subs.iterdir()), table, timeout=45,
+                         workers=2, progress=lines.append)
+    by_name = {row["submission"]: row for row in rows}
+    assert len(lines) == 6 and lines[-1].startswith("[6/6]")
+
+    alice, bob = by_name["alice.ipynb"], by_name["bob.ipynb"]
+    assert (alice["status"], alice["total"], alice["possible"]) == ("graded", 5, 5)
+    assert alice["detail"] == "full marks"
+    # Bob passes the public tests (half of each question here) and fails the hidden ones.
+    assert bob["status"] == "graded" and 0 < bob["total"] < 5
+    assert (bob["q1"], bob["q2"], bob["q3"]) == (1, 1, 0.5)
+    carol = by_name["carol.ipynb"]  # q1 raises; the rest of the notebook still counts
+    assert carol["status"] == "graded" and carol["q1"] == 0 and carol["total"] == 3
+    dave = by_name["dave.ipynb"]
+    assert dave["status"] == "timeout" and dave["total"] == 0 and "45 s" in dave["detail"]
+    erin = by_name["erin.ipynb"]
+    assert erin["status"] == "invalid" and erin["total"] == 0 and "notebook" in erin["detail"]
+    frank = by_name["frank.ipynb"]
+    assert frank["status"] == "unchanged" and frank["total"] == 0
+
+    with table.open() as file:
+        written = list(csv.DictReader(file))
+    assert [r["submission"] for r in written] == sorted(by_name)
+    assert written[0].keys() >= {"q1", "q2", "q3", "total", "possible", "status"}
+    assert {r["submission"]: float(r["total"]) for r in written} == {
+        "alice.ipynb": 5, "bob.ipynb": 2.5, "carol.ipynb": 3, "dave.ipynb": 0,
+        "erin.ipynb": 0, "frank.ipynb": 0}
+    summary = table.with_suffix(".md").read_text()
+    assert "| alice.ipynb | graded |" in summary and "**timeout**: dave.ipynb" in summary
+
+
+def test_an_interrupted_run_keeps_the_previous_table(assignment, tmp_path):
+    out, _ = assignment
+    table = tmp_path / "grades.csv"
+    table.write_text("previous table\n")
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{")
+
+    def interrupt(line):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        grading.grade(out / "autograder", [bad], table, progress=interrupt)
+    assert table.read_text() == "previous table\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken.ipynb", "grades.csv"]
+
+
+def test_grade_names_a_wrong_bundle(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not an autograder bundle"):
+        grading.grade(tmp_path, [], tmp_path / "grades.csv")
+
+
+def test_manifest_is_json(assignment):
+    out, manifest = assignment
+    assert json.loads((out / "autograder" / grading.MANIFEST).read_text()) == manifest
+
+
+COURSE_NOTEBOOKS = sorted(
+    p for p in (Path(__file__).parent.parent / "notebooks").rglob("*.ipynb")
+    if grading.has_exercises(p))
+
+
+def test_some_course_notebooks_have_exercises():
+    assert COURSE_NOTEBOOKS
+
+
+@pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS, ids=lambda p: p.name)
+def test_course_notebook_assigns_and_student_version_runs_to_its_first_exercise(
+        notebook, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    manifest = grading.assign(notebook, tmp_path / "out")
+    assert len(manifest["questions"]) >= 3
+    student_path = tmp_path / "out" / "student" / notebook.name
+    nb = nbformat.read(student_path, as_version=4)
+    first = next(i for i, c in enumerate(nb.cells)
+                 if grading.ANSWER_TAG in c.metadata.get("tags", []))
+    nb.cells = nb.cells[:first]
+    monkeypatch.setenv("COURSE_FAST", "1")
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(student_path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    # The solution notebook itself earns full marks under the autograder.
+    bundle = tmp_path / "out" / "autograder"
+    row = grading.grade_one(bundle, bundle / notebook.name, timeout=300)
+    assert row["status"] == "graded" and row["total"] == row["possible"] > 0, row
+
+
+def test_tests_url_publishes_public_tests_only(tmp_path):
+    url = "https://example.org/handout/exercise_sample/student/tests"
+    grading.assign(SAMPLE, tmp_path, tests_url=url)
+    tests = sorted((tmp_path / "student" / "tests").glob("*.py"))
+    assert [p.stem for p in tests] == ["q1", "q2", "q3"]
+    text = "".join(p.read_text() for p in tests)
+    assert "'hidden': True" not in text and "np.isinf" not in text
+    nb = nbformat.read(tmp_path / "student" / "exercise_sample.ipynb", as_version=4)
+    init = next(c.source for c in nb.cells if c.source.startswith("# Initialize Otter"))
+    assert f'tests_url_prefix="{url}/"' in init
