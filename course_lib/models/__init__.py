@@ -1,0 +1,1 @@
+"""Model families taught in the chapters: one module per family (vae, ...)."""
