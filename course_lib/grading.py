@@ -198,7 +198,8 @@ def grade_one(bundle, submission, timeout=300, memory_gb=6.0):
         dict with `submission`, `status` ("graded", "unchanged", "invalid", "timeout",
         "error", "memory"), one entry per question, `total`, `possible`, `seconds`, `detail`.
     """
-    bundle, submission = Path(bundle), Path(submission)
+    # Absolute paths: otter runs in the submission's own folder.
+    bundle, submission = Path(bundle).resolve(), Path(submission).resolve()
     manifest = json.loads((bundle / MANIFEST).read_text())
     questions = manifest["questions"]
     row = {"submission": submission.name, "status": "graded", "detail": ""}
@@ -209,7 +210,8 @@ def grade_one(bundle, submission, timeout=300, memory_gb=6.0):
             nb = nbformat.read(submission, as_version=4)
         except Exception as error:  # not JSON, not a notebook, unreadable
             nb, row["status"] = None, "invalid"
-            row["detail"] = f"not a readable notebook: {type(error).__name__}: {error}"[:200]
+            first_line = " ".join(str(error).split())[:80]
+            row["detail"] = f"not a readable notebook ({type(error).__name__}: {first_line})"
         results = None
         if nb is not None:
             if _answers_digest(nb) == manifest["student_answers_sha256"]:
@@ -249,8 +251,12 @@ def _summary_markdown(rows, questions, possible):
     lines = [f"# Grades ({len(rows)} submissions)", ""]
     header = ["submission", "status", *questions, "total", "seconds", "detail"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    def cell(value):
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return text.replace("|", "\\|")
+
     for row in rows:
-        lines.append("| " + " | ".join(str(row.get(h, "")) for h in header) + " |")
+        lines.append("| " + " | ".join(cell(row.get(h, "")) for h in header) + " |")
     lines += ["", f"Points possible: {possible:g}." if possible else ""]
     graded = [r for r in rows if r["status"] == "graded"]
     if rows:

@@ -77,8 +77,9 @@ def test_assign_refuses_a_notebook_without_exercises(tmp_path):
         grading.assign(plain, tmp_path / "out")
 
 
-def test_grading_a_class(assignment, tmp_path):
+def test_grading_a_class(assignment, tmp_path, monkeypatch):
     out, _ = assignment
+    monkeypatch.chdir(out.parent)  # relative paths, as an instructor types them
     student = out / "student" / "exercise_sample.ipynb"
     subs = tmp_path / "submissions"
     subs.mkdir()
@@ -93,7 +94,7 @@ def test_grading_a_class(assignment, tmp_path):
     table = tmp_path / "grades.csv"
     table.write_text("previous table\n")
     lines = []
-    rows = grading.grade(out / "autograder", sorted(subs.iterdir()), table, timeout=45,
+    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=45,
                          workers=2, progress=lines.append)
     by_name = {row["submission"]: row for row in rows}
     assert len(lines) == 6 and lines[-1].startswith("[6/6]")

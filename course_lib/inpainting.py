@@ -1,0 +1,169 @@
+"""Image restoration (inpainting): masks, a naive fill, VAE latent search, masked PSNR.
+
+Taught in notebooks/03_vae/04_restoration.ipynb. A mask has the images' shape and holds
+1 where a pixel is visible and 0 where it is missing. Inpainting with a trained VAE
+(decoder D, prior p(z) = N(0, I)) searches for the latent code that explains the visible
+pixels,
+
+    z* = argmin_z || m * (x - D(z)) ||^2 + prior_weight * || z ||^2,
+
+then keeps what was seen and takes only the missing pixels from the decoder:
+
+    x_hat = m * x + (1 - m) * D(z*).
+
+With a Gaussian likelihood of standard deviation sigma on the visible pixels, the objective
+is sigma^2 times the negative log posterior, so `prior_weight` plays the role of sigma^2
+(0.1: sigma ~ 0.3 on the [-1, 1] scale).
+
+Example:
+
+    mask = block_mask(x_test.shape, size=8, seed=0)
+    restored = latent_search_fill(vae, x_test, mask, steps=200)
+    print(masked_psnr(x_test, restored, mask).mean(), masked_psnr(x_test,
+          naive_fill(x_test, mask), mask).mean())
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+
+def _pixel_mask(shape, missing):
+    """Broadcasts a (N, H, W) boolean 'missing' array to a float32 mask of `shape`."""
+    mask = (~missing).astype(np.float32)[..., None]  # (N, H, W, 1)
+    return np.broadcast_to(mask, tuple(shape)).copy()
+
+
+def block_mask(shape, size, seed=0):
+    """A mask hiding one `size` x `size` square per image, at a random (seeded) position.
+
+    Args:
+        shape: (N, H, W, C) of the images; all channels of a pixel share its mask value.
+        size: side of the hidden square in pixels (at most H and W).
+        seed: NumPy seed; the same seed gives the same squares.
+
+    Returns:
+        float32 array of `shape`: 1 = visible, 0 = missing.
+    """
+    n, height, width = shape[0], shape[1], shape[2]
+    if not 0 < size <= min(height, width):
+        raise ValueError(f"size must be in 1..{min(height, width)}, got {size}")
+    rng = np.random.default_rng(seed)
+    tops = rng.integers(0, height - size + 1, size=n)
+    lefts = rng.integers(0, width - size + 1, size=n)
+    missing = np.zeros((n, height, width), bool)
+    for i, (top, left) in enumerate(zip(tops, lefts)):
+        missing[i, top:top + size, left:left + size] = True
+    return _pixel_mask(shape, missing)
+
+
+def random_mask(shape, fraction=0.5, seed=0):
+    """A mask hiding exactly round(fraction * H * W) random pixels of each image (seeded).
+
+    Args:
+        shape: (N, H, W, C) of the images; all channels of a pixel share its mask value.
+        fraction: the fraction of pixels to hide, in [0, 1].
+        seed: NumPy seed.
+
+    Returns:
+        float32 array of `shape`: 1 = visible, 0 = missing.
+    """
+    n, height, width = shape[0], shape[1], shape[2]
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    num_missing = int(round(fraction * height * width))
+    # Rank random numbers per image: the num_missing smallest are hidden.
+    ranks = rng.random((n, height * width)).argsort(axis=1).argsort(axis=1)
+    return _pixel_mask(shape, (ranks < num_missing).reshape(n, height, width))
+
+
+def naive_fill(images, mask, method="mean", iterations=50):
+    """Fills the missing pixels without any learning: the baseline a model has to beat.
+
+    Args:
+        images: (N, H, W, C) in [-1, 1].
+        mask: same shape, 1 = visible, 0 = missing.
+        method: "mean": every missing pixel gets the mean of the image's visible pixels;
+            "diffuse": start from "mean", then repeat `iterations` times a 3x3 average
+            that resets the visible pixels each time (heat diffusion from the edges of the
+            hole inwards).
+        iterations: number of averaging steps for "diffuse".
+
+    Returns:
+        float32 NumPy array; the visible pixels are exactly those of `images`.
+    """
+    images = np.asarray(images, np.float32)
+    mask = np.asarray(mask, np.float32)
+    visible_mean = (images * mask).sum(axis=(1, 2), keepdims=True) / np.maximum(
+        mask.sum(axis=(1, 2), keepdims=True), 1.0)  # (N, 1, 1, C)
+    filled = mask * images + (1 - mask) * visible_mean
+    if method == "diffuse":
+        blur = keras.layers.AveragePooling2D(pool_size=3, strides=1, padding="same")
+        for _ in range(iterations):
+            filled = mask * images + (1 - mask) * keras.ops.convert_to_numpy(blur(filled))
+    elif method != "mean":
+        raise ValueError(f"method must be 'mean' or 'diffuse', got {method!r}")
+    return filled.astype(np.float32)
+
+
+def latent_search_fill(vae, images, mask, steps=200, learning_rate=0.05, prior_weight=0.1,
+                       labels=None, return_decoded=False):
+    """Inpaints with a trained (C)VAE by gradient descent on z (see the module docstring).
+
+    z starts at the encoder's mean for the naively filled images (`naive_fill`), then Adam
+    minimises || m * (x - D(z)) ||^2 + prior_weight * || z ||^2 per image for `steps` steps.
+
+    Args:
+        vae: a `course_lib.models.vae.VAE` or `CVAE` (uses `encode` and `decode`).
+        images: (N, H, W, C) in [-1, 1]; only the visible pixels are used.
+        mask: same shape, 1 = visible, 0 = missing.
+        steps: Adam steps on z (0: just decode the encoder's mean).
+        learning_rate: Adam's learning rate.
+        prior_weight: weight of the prior term ||z||^2 (sigma^2 of a Gaussian likelihood).
+        labels: the labels, for a CVAE.
+        return_decoded: also return D(z*), the decoder's whole image.
+
+    Returns:
+        the composite m * x + (1 - m) * D(z*), float32 NumPy (N, H, W, C); with
+        `return_decoded`, the pair (composite, decoded).
+    """
+    images = np.asarray(images, np.float32)
+    mask = np.asarray(mask, np.float32)
+    mean, _ = vae.encode(naive_fill(images, mask), labels)
+    z = tf.Variable(tf.cast(mean, tf.float32), name="z")  # (N, latent_dim)
+    optimizer = keras.optimizers.Adam(learning_rate)
+    targets, weights = tf.constant(images), tf.constant(mask)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            decoded = tf.cast(vae.decode(z, labels), tf.float32)
+            error = tf.reduce_sum(tf.square(weights * (targets - decoded)), axis=[1, 2, 3])
+            loss = tf.reduce_sum(error + prior_weight * tf.reduce_sum(tf.square(z), axis=-1))
+        optimizer.apply_gradients([(tape.gradient(loss, z), z)])
+        return loss
+
+    for _ in range(steps):
+        step()
+    decoded = keras.ops.convert_to_numpy(vae.decode(z, labels)).astype(np.float32)
+    composite = mask * images + (1 - mask) * decoded
+    return (composite, decoded) if return_decoded else composite
+
+
+def masked_psnr(x, y, mask, value_range=(-1, 1)):
+    """PSNR in dB of each image of `y` against `x`, over the missing pixels (mask == 0) only.
+
+    MSE_i = sum((1 - m) * (x - y)^2) / sum(1 - m) over image i, PSNR_i = 10 log10(R^2 / MSE_i)
+    with R = high - low of `value_range`. Identical missing regions give inf; an image with
+    no missing pixel gives nan.
+
+    Returns:
+        NumPy float64 array (N,).
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    missing = 1.0 - np.asarray(mask, np.float64)
+    count = missing.sum(axis=(1, 2, 3))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mse = (missing * (x - y) ** 2).sum(axis=(1, 2, 3)) / count
+        return 10.0 * np.log10((value_range[1] - value_range[0]) ** 2 / mse)
