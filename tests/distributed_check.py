@@ -108,12 +108,22 @@ class TinyGAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
 
+def tiny_vae():
+    from course_lib.models.vae import VAE, build_decoder, build_encoder
+
+    return VAE(build_encoder((8, 8, 1), 2, filters=(4,), hidden_units=8),
+               build_decoder((8, 8, 1), 2, filters=(4,), hidden_units=8), seed=0)
+
+
 def train(model_class, strategy, data, build_shape):
     keras.utils.set_random_seed(1)
     with strategy.scope():
         model = model_class()
-        model.build(build_shape)
-        model.compile(keras.optimizers.Adam(1e-2, beta_1=0.5), keras.optimizers.Adam(1e-2))
+        if model_class is tiny_vae:  # one optimizer: the standard compile() path
+            model.compile(keras.optimizers.Adam(1e-2))
+        else:
+            model.build(build_shape)
+            model.compile(keras.optimizers.Adam(1e-2, beta_1=0.5), keras.optimizers.Adam(1e-2))
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(64)
     history = model.fit(dataset, epochs=4, verbose=0).history
     return {key: [float(v) for v in values] for key, values in history.items()}
@@ -124,6 +134,9 @@ def main():
     x = rng.normal(size=(512, 4)).astype("float32")
     y = x @ np.array([[1.0], [-2.0], [0.5], [3.0]], "float32")
     points = rng.normal(size=(512, 2)).astype("float32") + 3.0
+    prototypes = rng.random((4, 8, 8, 1)) < 0.4
+    flips = rng.random((512, 8, 8, 1)) < 0.05
+    images = np.where(prototypes[np.arange(512) % 4] ^ flips, 1.0, -1.0).astype("float32")
     single = tf.distribute.get_strategy()
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     print(json.dumps({
@@ -132,6 +145,8 @@ def main():
         "regressor_mirrored": train(TwoNetworkRegressor, mirrored, (x, y), (None, 4)),
         "gan_single": train(TinyGAN, single, points, (None, 4)),
         "gan_mirrored": train(TinyGAN, mirrored, points, (None, 4)),
+        "vae_single": train(tiny_vae, single, images, None),
+        "vae_mirrored": train(tiny_vae, mirrored, images, None),
     }))
 
 

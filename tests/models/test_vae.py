@@ -1,0 +1,156 @@
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+from course_lib.models.vae import (
+    CVAE,
+    VAE,
+    Sampling,
+    bernoulli_log_likelihood,
+    build_decoder,
+    build_encoder,
+    gaussian_kl,
+)
+
+SHAPE = (8, 8, 1)
+
+
+def _tiny(model_class=VAE, num_classes=None, latent_dim=2, seed=0):
+    keras.utils.set_random_seed(seed)
+    encoder = build_encoder(SHAPE, latent_dim, num_classes, filters=(4,), hidden_units=8)
+    decoder = build_decoder(SHAPE, latent_dim, num_classes, filters=(4,), hidden_units=8)
+    return model_class(encoder, decoder, seed=seed)
+
+
+def _images(n=32, seed=0):
+    """Four binary prototypes with 5% of pixels flipped: structure a VAE can learn."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.random((4, *SHAPE)) < 0.4
+    images = prototypes[np.arange(n) % 4] ^ (rng.random((n, *SHAPE)) < 0.05)
+    return np.where(images, 1.0, -1.0).astype("float32")
+
+
+def test_kl_is_zero_at_the_prior_and_positive_elsewhere():
+    zeros = np.zeros((3, 4), "float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(gaussian_kl(zeros, zeros)), 0, atol=1e-7)
+    rng = np.random.default_rng(0)
+    mean = rng.normal(size=(3, 4)).astype("float32")
+    log_var = rng.normal(size=(3, 4)).astype("float32")
+    assert np.all(ops.convert_to_numpy(gaussian_kl(mean, log_var)) > 0)
+
+
+def test_kl_matches_a_monte_carlo_estimate():
+    mean, log_var = np.array([[0.5, -1.0]]), np.array([[0.3, -0.7]])
+    rng = np.random.default_rng(0)
+    std = np.exp(0.5 * log_var)
+    z = mean + std * rng.normal(size=(200_000, 2))
+    log_q = -0.5 * (np.log(2 * np.pi) + log_var + (z - mean) ** 2 / np.exp(log_var))
+    log_p = -0.5 * (np.log(2 * np.pi) + z**2)
+    monte_carlo = np.mean(np.sum(log_q - log_p, axis=1))
+    closed_form = float(gaussian_kl(mean.astype("float32"), log_var.astype("float32"))[0])
+    assert closed_form == pytest.approx(monte_carlo, abs=0.01)
+
+
+def test_sampling_layer_moments_match_mean_and_variance():
+    n = 50_000
+    mean = np.tile(np.array([[1.5, -2.0]], "float32"), (n, 1))
+    log_var = np.tile(np.log(np.array([[0.25, 4.0]], "float32")), (n, 1))
+    z = ops.convert_to_numpy(Sampling(seed=0)([mean, log_var]))
+    np.testing.assert_allclose(z.mean(axis=0), [1.5, -2.0], atol=0.03)
+    np.testing.assert_allclose(z.var(axis=0), [0.25, 4.0], rtol=0.03)
+
+
+def test_sampling_is_deterministic_for_a_seed():
+    inputs = [np.zeros((4, 2), "float32"), np.zeros((4, 2), "float32")]
+    a = ops.convert_to_numpy(Sampling(seed=3)(inputs))
+    b = ops.convert_to_numpy(Sampling(seed=3)(inputs))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_bernoulli_log_likelihood_matches_binary_crossentropy():
+    images = _images(4)
+    logits = np.random.default_rng(1).normal(size=images.shape).astype("float32")
+    targets = (images + 1) / 2
+    p = 1 / (1 + np.exp(-logits))
+    expected = np.sum(targets * np.log(p) + (1 - targets) * np.log(1 - p), axis=(1, 2, 3))
+    got = ops.convert_to_numpy(bernoulli_log_likelihood(images, logits))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
+def test_training_lowers_the_negative_elbo():
+    vae = _tiny()
+    vae.compile(keras.optimizers.Adam(1e-2))
+    x = _images(64)
+    history = vae.fit(x, batch_size=16, epochs=15, verbose=0).history
+    assert set(history) == {"loss", "reconstruction", "kl"}
+    assert history["loss"][-1] < 0.9 * history["loss"][0]
+    reconstruction = vae(x[:4])
+    assert reconstruction.shape == (4, *SHAPE)
+    assert -1 <= float(ops.min(reconstruction)) and float(ops.max(reconstruction)) <= 1
+
+
+def test_iwae_with_one_sample_estimates_the_elbo_and_tightens_with_k():
+    vae = _tiny()
+    vae.compile(keras.optimizers.Adam(1e-2))
+    x = _images(64)
+    vae.fit(x, batch_size=16, epochs=5, verbose=0)
+    elbo = vae.elbo(x, num_samples=200).mean()
+    iwae_1 = np.mean([vae.iwae_bound(x, num_samples=1).mean() for _ in range(50)])
+    assert iwae_1 == pytest.approx(elbo, abs=0.02 * abs(elbo))
+    iwae_20 = vae.iwae_bound(x, num_samples=20).mean()
+    iwae_100 = vae.iwae_bound(x, num_samples=100).mean()
+    assert elbo <= iwae_20 + 0.05 and iwae_20 <= iwae_100 + 0.05
+
+
+def test_cvae_output_depends_on_the_label():
+    cvae = _tiny(CVAE, num_classes=10)
+    z = np.zeros((10, 2), "float32")
+    images = ops.convert_to_numpy(cvae.decode(z, np.arange(10)))
+    assert images.shape == (10, *SHAPE)
+    assert not np.allclose(images[0], images[1])
+    samples = cvae.sample(6, labels=3, seed=0)
+    assert samples.shape == (6, *SHAPE)
+    with pytest.raises(ValueError, match="needs labels"):
+        cvae.sample(6)
+
+
+def test_cvae_trains_on_labelled_batches():
+    cvae = _tiny(CVAE, num_classes=10)
+    cvae.compile(keras.optimizers.Adam(1e-2))
+    x, y = _images(64), np.arange(64) % 10
+    history = cvae.fit(x, y, batch_size=16, epochs=10, verbose=0).history
+    assert history["loss"][-1] < history["loss"][0]
+
+
+@pytest.mark.parametrize("model_class, num_classes", [(VAE, None), (CVAE, 10)])
+def test_models_serialize_and_reload(tmp_path, model_class, num_classes):
+    model = _tiny(model_class, num_classes)
+    model.compile(keras.optimizers.Adam(1e-2))
+    x, y = _images(16), np.arange(16) % 10
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    config = model.get_config()
+    assert config["beta"] == 1.0 and config["seed"] == 0
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert type(reloaded) is model_class
+    inputs = (x, y) if num_classes else x
+    np.testing.assert_allclose(ops.convert_to_numpy(reloaded(inputs)),
+                               ops.convert_to_numpy(model(inputs)), atol=1e-6)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_trains_under_mixed_precision(policy):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        vae = _tiny()
+        vae.compile(keras.optimizers.Adam(1e-2))
+        history = vae.fit(_images(64), batch_size=16, epochs=4, verbose=0).history
+        assert np.all(np.isfinite(history["loss"])) and history["loss"][-1] < history["loss"][0]
+        if policy == "mixed_float16":
+            assert isinstance(vae.optimizer, keras.optimizers.LossScaleOptimizer)
+        mean, log_var = vae.encode(_images(2))
+        assert mean.dtype == "float32" and log_var.dtype == "float32"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
