@@ -147,7 +147,7 @@ def build_encoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filte
     x = layers.Dense(hidden_units, activation="relu")(x)
     mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(x)
     log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(x)
-    return keras.Model(inputs, [mean, log_var], name=name)
+    return keras.Model(inputs if num_classes else images, [mean, log_var], name=name)
 
 
 def build_decoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filters=(64, 32),
@@ -177,7 +177,7 @@ def build_decoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filte
     for f in filters:
         h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(h)
     logits = layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32", name="logits")(h)
-    return keras.Model(inputs, logits, name=name)
+    return keras.Model(inputs if num_classes else z, logits, name=name)
 
 
 # ---------------------------------------------------------------------------------------
@@ -209,7 +209,9 @@ class VAE(keras.Model):
         super().__init__(**kwargs)
         self.encoder = encoder
         self.decoder = decoder
-        self.beta = beta
+        # A variable, not a float: the compiled train_step reads its current value, so a
+        # callback can change it during training (KL warm-up).
+        self.beta_variable = keras.Variable(float(beta), trainable=False, name="beta")
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
         self.sample_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
@@ -222,6 +224,15 @@ class VAE(keras.Model):
     @property
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    @property
+    def beta(self):
+        """Weight of the KL term; assign a new float at any time (e.g. from a callback)."""
+        return self.beta_variable
+
+    @beta.setter
+    def beta(self, value):
+        self.beta_variable.assign(float(value))
 
     # -- the pieces -------------------------------------------------------------------
     def _unpack(self, data):
@@ -339,7 +350,7 @@ class VAE(keras.Model):
             **super().get_config(),
             "encoder": keras.saving.serialize_keras_object(self.encoder),
             "decoder": keras.saving.serialize_keras_object(self.decoder),
-            "beta": self.beta,
+            "beta": float(ops.convert_to_numpy(self.beta_variable)),
             "seed": self.seed,
         }
 

@@ -154,3 +154,20 @@ def test_trains_under_mixed_precision(policy):
         assert mean.dtype == "float32" and log_var.dtype == "float32"
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_beta_can_change_during_training():
+    vae = _tiny()
+    vae.compile(keras.optimizers.Adam(1e-2))
+    x = _images(32)
+
+    class Warmup(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.model.beta = 0.0 if epoch == 0 else 10.0
+
+    history = vae.fit(x, batch_size=32, epochs=2, verbose=0, callbacks=[Warmup()]).history
+    # loss = reconstruction + beta * kl: beta 0 in epoch 1, 10 in epoch 2 (one step each).
+    np.testing.assert_allclose(history["loss"][0], history["reconstruction"][0], rtol=1e-5)
+    np.testing.assert_allclose(history["loss"][1],
+                               history["reconstruction"][1] + 10 * history["kl"][1], rtol=1e-4)
+    assert vae.get_config()["beta"] == 10.0

@@ -1,0 +1,84 @@
+"""course_lib.inpainting: masks, naive fill, latent-search fill, masked PSNR (tiny shapes)."""
+
+import keras
+import numpy as np
+import pytest
+
+from course_lib import inpainting
+from course_lib.models.vae import VAE, build_decoder, build_encoder
+
+SHAPE = (6, 8, 8, 1)
+
+
+def _images(seed=0, shape=SHAPE):
+    return np.random.default_rng(seed).uniform(-1, 1, size=shape).astype(np.float32)
+
+
+def test_block_mask_hides_one_square_per_image():
+    mask = inpainting.block_mask(SHAPE, size=3, seed=0)
+    assert mask.shape == SHAPE and mask.dtype == np.float32
+    assert set(np.unique(mask)) <= {0.0, 1.0}
+    assert np.all((1 - mask).sum(axis=(1, 2, 3)) == 9)
+    rows = np.flatnonzero((1 - mask[0, :, :, 0]).any(axis=1))
+    assert np.array_equal(rows, np.arange(rows[0], rows[0] + 3))  # contiguous
+
+
+def test_random_mask_hides_the_requested_fraction_on_every_channel():
+    mask = inpainting.random_mask((4, 8, 8, 3), fraction=0.5, seed=1)
+    assert np.all((1 - mask[..., 0]).sum(axis=(1, 2)) == 32)
+    assert np.array_equal(mask[..., 0], mask[..., 2])
+    assert not np.array_equal(mask[0], mask[1])  # a different mask per image
+
+
+@pytest.mark.parametrize("make", [lambda s: inpainting.block_mask(SHAPE, 4, seed=s),
+                                  lambda s: inpainting.random_mask(SHAPE, 0.3, seed=s)])
+def test_masks_are_deterministic_per_seed(make):
+    assert np.array_equal(make(3), make(3))
+    assert not np.array_equal(make(3), make(4))
+
+
+@pytest.mark.parametrize("method", ["mean", "diffuse"])
+def test_naive_fill_keeps_visible_pixels_exactly(method):
+    images, mask = _images(), inpainting.block_mask(SHAPE, 4, seed=0)
+    filled = inpainting.naive_fill(images, mask, method=method, iterations=5)
+    assert np.array_equal(filled[mask == 1], images[mask == 1])
+    if method == "mean":
+        first = (mask[0] == 0)
+        expected = images[0][mask[0] == 1].mean()
+        assert np.allclose(filled[0][first], expected, atol=1e-6)
+
+
+def test_masked_psnr_matches_numpy_and_ignores_visible_pixels():
+    x, y = _images(0), _images(1)
+    mask = inpainting.random_mask(SHAPE, 0.5, seed=0)
+    missing = mask == 0
+    expected = [10 * np.log10(4.0 / np.mean((x[i][missing[i]].astype(np.float64)
+                                              - y[i][missing[i]]) ** 2))
+                for i in range(len(x))]
+    assert np.allclose(inpainting.masked_psnr(x, y, mask), expected)
+    same_hole = mask * y + (1 - mask) * x  # differs from x only where visible
+    assert np.all(np.isinf(inpainting.masked_psnr(x, same_hole, mask)))
+
+
+@pytest.fixture(scope="module")
+def tiny_vae():
+    keras.utils.set_random_seed(0)
+    encoder = build_encoder((8, 8, 1), latent_dim=2, filters=(4,), hidden_units=8)
+    decoder = build_decoder((8, 8, 1), latent_dim=2, filters=(4,), hidden_units=8)
+    return VAE(encoder, decoder, seed=0)
+
+
+def test_latent_search_keeps_visible_pixels_and_lowers_the_masked_error(tiny_vae):
+    images, mask = _images(2), inpainting.block_mask(SHAPE, 4, seed=1)
+
+    def visible_error(decoded):
+        return np.sum((mask * (images - decoded)) ** 2)
+
+    _, start = inpainting.latent_search_fill(tiny_vae, images, mask, steps=0,
+                                             return_decoded=True)
+    composite, decoded = inpainting.latent_search_fill(tiny_vae, images, mask, steps=30,
+                                                       learning_rate=0.1, return_decoded=True)
+    assert composite.shape == SHAPE and composite.dtype == np.float32
+    assert np.array_equal(composite[mask == 1], images[mask == 1])
+    assert np.allclose(composite[mask == 0], decoded[mask == 0])
+    assert visible_error(decoded) < visible_error(start)
