@@ -140,12 +140,15 @@ def compare_images(rows, title, ncols=8, value_range=(-1, 1), size=1.0):
     """
     if not rows:
         raise ValueError("rows is empty: pass {name: images, ...}.")
-    fig, axes = plt.subplots(len(rows), 1, figsize=(size * ncols + 0.8, size * len(rows) + 0.4),
+    label_width = 0.1 * max(len(str(name)) for name in rows)  # inches for the row names
+    fig, axes = plt.subplots(len(rows), 1,
+                             figsize=(size * ncols + label_width, size * len(rows) + 0.4),
                              squeeze=False, layout="constrained")
     for ax, (name, images) in zip(axes[:, 0], rows.items()):
         batch = _as_batch(images)[:ncols]
         _imshow(ax, image_grid(batch, ncols, value_range))
-        ax.set_ylabel(name)
+        # Horizontal row names, right-aligned beside the row: long names do not overlap.
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
     fig.suptitle(title)
     return fig
 
