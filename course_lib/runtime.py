@@ -282,6 +282,14 @@ def seed_everything(seed):
 
     random.seed(seed)
     keras.utils.set_random_seed(seed)
+    # Keras before 3.13 (the newest for Python 3.10) keeps its global SeedGenerator across
+    # set_random_seed, so unseeded keras.random draws would not repeat; newer Keras drops it
+    # itself. It is rebuilt from Python's (now seeded) generator on next use.
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # a future Keras that moved it also resets it
+        return
+    global_state.set_global_attribute("global_seed_generator", None)
 
 
 def setup(seed=42, precision="auto", strategy="auto", deterministic=False, fast=None,

@@ -166,7 +166,9 @@ def test_course_notebook_assigns_and_student_version_runs_to_its_first_exercise(
     from nbclient import NotebookClient
 
     manifest = grading.assign(notebook, tmp_path / "out")
-    assert len(manifest["questions"]) >= 3
+    assert manifest["questions"]
+    if notebook.name == "00_getting_started.ipynb":  # the template chapters copy
+        assert len(manifest["questions"]) >= 3
     student_path = tmp_path / "out" / "student" / notebook.name
     nb = nbformat.read(student_path, as_version=4)
     first = next(i for i, c in enumerate(nb.cells)
