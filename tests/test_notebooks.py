@@ -45,3 +45,20 @@ def test_notebook_structure(path):
         if "NBVAL_CHECK_OUTPUT" in cell.source:
             assert cell.outputs, "a checked cell needs its stored output"
             assert all(o.get("name") != "stderr" for o in cell.outputs), "stderr in a checked cell"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_solution_cell_marks_its_solution(path):
+    """otter copies an unmarked solution cell to students as it is: every code cell inside a
+    `# BEGIN SOLUTION` block must mark its solution lines (in-cell markers or `# SOLUTION`)."""
+    nb = nbformat.read(path, as_version=4)
+    inside = False
+    for cell in nb.cells:
+        text = cell.source.strip()
+        if cell.cell_type == "raw" and text.upper() == "# BEGIN SOLUTION":
+            inside = True
+        elif cell.cell_type == "raw" and text.upper() == "# END SOLUTION":
+            inside = False
+        elif inside and cell.cell_type == "code":
+            assert re.search(r"#\s*(BEGIN SOLUTION|SOLUTION\b)", cell.source), (
+                f"unmarked solution cell would reach students:\n{cell.source[:200]}")
