@@ -24,8 +24,12 @@ test: lint unit notebooks
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# Two test processes (pytest-xdist): the grading tests run whole notebooks, so they are
+# spread over both cores. UNIT_ARGS="-n 0" runs them in one process.
+UNIT_ARGS ?= -n 2 --dist worksteal
+
 unit: $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 tests
 
 notebooks: $(STAMP)
 	COURSE_FAST=1 $(BIN)/pytest -q -p no:cacheprovider --nbval-lax \

@@ -94,7 +94,7 @@ def test_grading_a_class(assignment, tmp_path, monkeypatch):
     table = tmp_path / "grades.csv"
     table.write_text("previous table\n")
     lines = []
-    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=45,
+    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=60,
                          workers=2, progress=lines.append)
     by_name = {row["submission"]: row for row in rows}
     assert len(lines) == 6 and lines[-1].startswith("[6/6]")
@@ -108,7 +108,7 @@ def test_grading_a_class(assignment, tmp_path, monkeypatch):
     carol = by_name["carol.ipynb"]  # q1 raises; the rest of the notebook still counts
     assert carol["status"] == "graded" and carol["q1"] == 0 and carol["total"] == 3
     dave = by_name["dave.ipynb"]
-    assert dave["status"] == "timeout" and dave["total"] == 0 and "45 s" in dave["detail"]
+    assert dave["status"] == "timeout" and dave["total"] == 0 and "60 s" in dave["detail"]
     erin = by_name["erin.ipynb"]
     assert erin["status"] == "invalid" and erin["total"] == 0 and "notebook" in erin["detail"]
     frank = by_name["frank.ipynb"]
