@@ -215,7 +215,7 @@ class VAE(keras.Model):
         self.seed = seed
         self.sampling = Sampling(seed=seed, name="sampling")
         self.sample_seed = keras.random.SeedGenerator(None if seed is None else seed + 1)
-        self.latent_dim = int(decoder.inputs[0].shape[-1])
+        self.latent_dim = int(decoder.inputs[0].shape[-1])  # z is the decoder's first input
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.kl_tracker = keras.metrics.Mean(name="kl")
@@ -279,28 +279,30 @@ class VAE(keras.Model):
         return -bernoulli_log_likelihood(images, logits), gaussian_kl(mean, log_var)
 
     # -- training ---------------------------------------------------------------------
-    def _update(self, reconstruction, kl):
-        loss = ops.mean(reconstruction + self.beta * kl)
+    def _loss(self, reconstruction, kl):
+        """The negative ELBO with weight beta, averaged over the batch."""
+        return ops.mean(reconstruction + self.beta * kl)
+
+    def _track(self, loss, reconstruction, kl):
         self.loss_tracker.update_state(loss)
         self.reconstruction_tracker.update_state(ops.mean(reconstruction))
         self.kl_tracker.update_state(ops.mean(kl))
-        return loss
+        return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
         images, labels = self._unpack(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.loss_terms(images, labels, training=True)
-            loss = ops.mean(reconstruction + self.beta * kl)
+            loss = self._loss(reconstruction, kl)
             scaled = loss_to_differentiate(loss, self.optimizer)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        self._update(reconstruction, kl)
-        return {m.name: m.result() for m in self.metrics}
+        return self._track(loss, reconstruction, kl)
 
     def test_step(self, data):
         images, labels = self._unpack(data)
-        self._update(*self.loss_terms(images, labels))
-        return {m.name: m.result() for m in self.metrics}
+        reconstruction, kl = self.loss_terms(images, labels)
+        return self._track(self._loss(reconstruction, kl), reconstruction, kl)
 
     # -- evaluation -------------------------------------------------------------------
     def elbo(self, images, labels=None, num_samples=1, batch_size=256):
