@@ -1,0 +1,135 @@
+"""Keras callbacks for generative models: a seeded sample grid and judge scores during training.
+
+Both work with any model that has a `sample(num_samples, labels=None, seed=None)` method
+(`GAN`, `VAE`, the diffusion models) and are kept out of `train_step`, as keras.io does with
+its KID metric: sampling 1,000 images and scoring them costs far more than a training step.
+To resume an interrupted run, add `keras.callbacks.BackupAndRestore(backup_dir)`: it saves
+the model, both optimizers and the epoch at every epoch end and restores them in `fit`.
+
+Example:
+
+    grid = SampleGrid(num_samples=32, seed=0, every=5)
+    scores = JudgeScore(judge, x_test, every=5)
+    gan.fit(dataset, epochs=num_epochs, callbacks=[grid, scores,
+            keras.callbacks.BackupAndRestore(cache_dir("runs", "dcgan"))])
+    animate_frames(grid.frames, "samples during training")
+    scores.history  # {"epoch": [...], "fid": [...], "kid": [...]}
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Draws the same latent vectors every `every` epochs and keeps (or shows) the samples.
+
+    The seed is fixed, so the grids of successive epochs show the *same* z decoded by the
+    generator as it learns: the sequence `frames` animates training.
+
+    Args:
+        num_samples: samples per grid.
+        seed: the integer seed of the fixed latent vectors.
+        every: epochs between grids (the last epoch always gets one).
+        labels: for a conditional model, the label of each sample.
+        show: also display each grid in the notebook (`course_lib.viz.show_images`).
+        directory: also save each grid there as `epoch_XXXX.png` (None: keep in memory only).
+        ncols: columns of the displayed or saved grid.
+
+    Attributes:
+        frames: the sample arrays, one per grid, (num_samples, ...) in [-1, 1].
+        epochs: the epoch (1-based) of each frame.
+    """
+
+    def __init__(self, num_samples=32, seed=0, every=1, labels=None, show=False,
+                 directory=None, ncols=8):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be a positive number of epochs, got {every}")
+        self.num_samples, self.seed, self.every = num_samples, seed, every
+        self.labels, self.show, self.ncols = labels, show, ncols
+        self.directory = None if directory is None else Path(directory)
+        self.frames, self.epochs = [], []
+
+    def on_train_begin(self, logs=None):
+        self._num_epochs = self.params.get("epochs") if self.params else None
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self._num_epochs is not None and epoch + 1 == self._num_epochs
+        if (epoch + 1) % self.every and not last:
+            return
+        images = self.model.sample(self.num_samples, labels=self.labels, seed=self.seed)
+        self.frames.append(images)
+        self.epochs.append(epoch + 1)
+        if self.show or self.directory is not None:
+            from course_lib import viz  # matplotlib only when a figure is wanted
+
+            title = f"epoch {epoch + 1}"
+            if self.directory is not None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                image = viz.image_grid(images, ncols=self.ncols)
+                import matplotlib.pyplot as plt
+
+                plt.imsave(self.directory / f"epoch_{epoch + 1:04d}.png", np.squeeze(image),
+                           cmap="gray", vmin=0.0, vmax=1.0)
+            if self.show:
+                viz.show_images(images, title, ncols=self.ncols, labels=self.labels)
+
+
+class JudgeScore(keras.callbacks.Callback):
+    """Scores the model's samples with the digit judge every `every` epochs.
+
+    Adds `fid` and `kid` (and `label_accuracy` for a conditional model) to the epoch's logs,
+    so they appear in `fit`'s history on the epochs where they are measured, and keeps them
+    in `history`. `before_training=True` also scores the untrained model (epoch 0), the
+    baseline that "FID fell by x%" is measured against.
+
+    Args:
+        judge: a `course_lib.judge.DigitJudge` (`load_judge()`).
+        real_images: the real images to compare with (e.g. the test split).
+        every: epochs between scores (the last epoch always gets one).
+        num_samples: samples per score (FID is biased upwards for small sets: compare
+            scores made with the same number).
+        seed: the integer seed of the samples (the same z each time).
+        labels: for a conditional model, the requested label of each sample.
+        before_training: score once before the first epoch.
+
+    Attributes:
+        history: {"epoch": [...], "fid": [...], "kid": [...](, "label_accuracy": [...])}.
+    """
+
+    def __init__(self, judge, real_images, every=1, num_samples=1000, seed=0, labels=None,
+                 before_training=True):
+        super().__init__()
+        self.judge, self.real_images = judge, real_images
+        self.every, self.num_samples, self.seed = every, num_samples, seed
+        self.labels = None if labels is None else np.broadcast_to(labels, (num_samples,))
+        self.before_training = before_training
+        self.history = {"epoch": [], "fid": [], "kid": []}
+        if labels is not None:
+            self.history["label_accuracy"] = []
+
+    def score(self):
+        """The judge's numbers for the model as it is now (a dict)."""
+        samples = self.model.sample(self.num_samples, labels=self.labels, seed=self.seed)
+        report = self.judge.report(samples, self.real_images, labels=self.labels)
+        return {key: float(report[key]) for key in self.history if key != "epoch"}
+
+    def _record(self, epoch, logs):
+        scores = self.score()
+        self.history["epoch"].append(epoch)
+        for key, value in scores.items():
+            self.history[key].append(value)
+        if logs is not None:
+            logs.update(scores)
+
+    def on_train_begin(self, logs=None):
+        self._num_epochs = self.params.get("epochs") if self.params else None
+        if self.before_training and not self.history["epoch"]:
+            self._record(0, None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        last = self._num_epochs is not None and epoch + 1 == self._num_epochs
+        if (epoch + 1) % self.every == 0 or last:
+            self._record(epoch + 1, logs)

@@ -1,0 +1,254 @@
+"""Image-to-image GANs (pix2pix): a U-Net generator, a PatchGAN discriminator, `Pix2Pix`.
+
+Taught in notebooks/01_gan/04_image_enhancement. Pix2pix (Isola et al. 2017,
+"Image-to-Image Translation with Conditional Adversarial Networks") learns a map from a
+degraded image s to a clean image x with a conditional GAN plus an L1 term:
+
+    L_D = -E[log D(s, x)] - E[log(1 - D(s, G(s)))]
+    L_G = -E[log D(s, G(s))] + lambda * E[|x - G(s)|_1],     lambda = 100 in the paper.
+
+D sees the pair (input, output) and gives one logit per overlapping patch (a "PatchGAN"), so
+it judges local texture and leaves the global layout to the L1 term. With no discriminator,
+`Pix2Pix` trains G with the L1 loss alone: the baseline that shows what the adversarial
+term adds (sharper texture) and what it costs (usually a little PSNR: Blau & Michaeli 2018,
+"The Perception-Distortion Tradeoff").
+
+The generator here is residual: it outputs its input plus a learned correction, so an
+untrained generator already returns the (bicubic-upsampled) input, and training only has to
+learn what bicubic interpolation misses (as in VDSR, Kim et al. 2016).
+
+Example:
+
+    x_train = load_photo_patches(patch_size=32, split="train")
+    degraded = degrade(x_train, scale=4)                    # bicubic from 8x8 back to 32x32
+    model = Pix2Pix(build_unet_generator((32, 32, 3)), build_patch_discriminator((32, 32, 3)))
+    model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+                  d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+    model.fit(make_dataset(degraded, x_train), epochs=num_epochs)
+    restored = model.enhance(degrade(x_test, scale=4))
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers, ops
+
+from course_lib.models.gan import discriminator_loss, generator_loss
+from course_lib.training import loss_to_differentiate, prepare_optimizer
+
+PACKAGE = "course_lib"
+
+
+def degrade(images, scale=4, noise_std=0.0, seed=0):
+    """The restoration task: downsample by `scale`, add noise, upsample back with bicubic.
+
+    Args:
+        images: (N, H, W, C) in [-1, 1]; H and W divisible by `scale`.
+        scale: the downsampling factor (area averaging, like a camera's larger pixels).
+        noise_std: standard deviation of Gaussian noise added at the low resolution, in the
+            [-1, 1] scale (0: super-resolution only).
+        seed: seed of the noise.
+
+    Returns:
+        float32 (N, H, W, C), clipped to [-1, 1]: the bicubic baseline and the generator's
+        input.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"degrade expects (N, H, W, C) images, got shape {images.shape}")
+    height, width = images.shape[1:3]
+    if height % scale or width % scale:
+        raise ValueError(f"image size {height}x{width} is not divisible by scale={scale}")
+    small = tf.image.resize(images, (height // scale, width // scale), method="area")
+    if noise_std:
+        small += noise_std * np.random.default_rng(seed).standard_normal(small.shape)
+    upsampled = tf.image.resize(small, (height, width), method="bicubic")
+    return np.clip(upsampled.numpy(), -1.0, 1.0).astype(np.float32)
+
+
+def build_unet_generator(image_shape=(32, 32, 3), filters=(64, 128, 256), name="generator"):
+    """A residual U-Net: strided convolutions down, transposed convolutions up, skips across.
+
+    Down: Conv2D(stride 2) + LeakyReLU(0.2) (BatchNorm after the first), each halving the
+    size. Up: Conv2DTranspose(stride 2) + BatchNorm + ReLU, each doubling it, concatenated
+    with the encoder's features of the same size (the U-Net's skip connections, which carry
+    the fine detail past the bottleneck). The last layer predicts a correction that is added
+    to the input (float32).
+
+    Args:
+        image_shape: (height, width, channels); height and width divisible by 2**len(filters).
+        filters: channels of the downsampling blocks (the upsampling blocks mirror them).
+
+    Returns:
+        a `keras.Model` mapping degraded images to restored images (float32).
+    """
+    factor = 2 ** len(filters)
+    if image_shape[0] % factor or image_shape[1] % factor:
+        raise ValueError(f"image_shape {image_shape}: height and width must be divisible by "
+                         f"2**len(filters) = {factor}")
+    source = keras.Input(image_shape, name="source")
+    h, skips = source, []
+    for i, f in enumerate(filters):
+        h = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=i == 0)(h)  # /2
+        if i > 0:
+            h = layers.BatchNormalization()(h)
+        h = layers.LeakyReLU(0.2)(h)
+        skips.append(h)
+    for f, skip in zip(reversed(filters[:-1]), reversed(skips[:-1])):
+        h = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False)(h)  # x2
+        h = layers.BatchNormalization()(h)
+        h = layers.ReLU()(h)
+        h = layers.Concatenate()([h, skip])
+    h = layers.Conv2DTranspose(filters[0], 4, strides=2, padding="same", activation="relu")(h)
+    correction = layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32",
+                               kernel_initializer="zeros", name="correction")(h)
+    restored = layers.Add(dtype="float32", name="restored")([source, correction])
+    return keras.Model(source, restored, name=name)
+
+
+def build_patch_discriminator(image_shape=(32, 32, 3), filters=(64, 128, 256),
+                              name="discriminator"):
+    """The PatchGAN discriminator: one logit per overlapping patch of the (input, output) pair.
+
+    The two images are concatenated along channels; stride-2 convolutions with LeakyReLU
+    (BatchNorm after the first) shrink them, and a last 4x4 convolution gives a grid of
+    logits, each seeing a receptive field of a few tens of pixels.
+
+    Args:
+        image_shape: (height, width, channels) of each image of the pair.
+        filters: channels of the stride-2 convolutions.
+
+    Returns:
+        a `keras.Model` mapping `[source, candidate]` to logits (batch, h, w, 1), float32.
+    """
+    source = keras.Input(image_shape, name="source")
+    candidate = keras.Input(image_shape, name="candidate")
+    h = layers.Concatenate()([source, candidate])
+    for i, f in enumerate(filters):
+        h = layers.Conv2D(f, 4, strides=2 if i < len(filters) - 1 else 1, padding="same")(h)
+        if i > 0:
+            h = layers.BatchNormalization()(h)
+        h = layers.LeakyReLU(0.2)(h)
+    logits = layers.Conv2D(1, 4, padding="same", dtype="float32", name="patch_logits")(h)
+    return keras.Model([source, candidate], logits, name=name)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class Pix2Pix(keras.Model):
+    """Pix2pix: a conditional GAN with an L1 term, or (no discriminator) L1 regression alone.
+
+    Args:
+        generator: degraded -> restored, e.g. `build_unet_generator`.
+        discriminator: `[source, candidate]` -> patch logits, e.g. `build_patch_discriminator`;
+            None trains the generator with the L1 loss only.
+        l1_weight: lambda, the weight of the L1 term (100 in the paper).
+
+    Call arguments:
+        inputs: degraded images. Returns the generator's restorations.
+
+    Train on a dataset of `(degraded, clean)` pairs. `compile(g_optimizer=...,
+    d_optimizer=...)` (no d_optimizer without a discriminator). Metrics: `g_loss`, `l1`
+    (mean absolute error, [-1, 1] scale), and with a discriminator `d_loss` and `g_gan`
+    (the generator's adversarial term); `evaluate` reports `l1`.
+    """
+
+    def __init__(self, generator, discriminator=None, l1_weight=100.0, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.l1_weight = float(l1_weight)
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.l1_tracker = keras.metrics.Mean(name="l1")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_gan_tracker = keras.metrics.Mean(name="g_gan")
+        self.built = True
+
+    @property
+    def metrics(self):
+        if self.discriminator is None:
+            return [self.g_loss_tracker, self.l1_tracker]
+        return [self.g_loss_tracker, self.l1_tracker, self.d_loss_tracker, self.g_gan_tracker]
+
+    def compile(self, g_optimizer, d_optimizer=None, **kwargs):
+        """One optimizer per network; call it inside `strategy.scope()`."""
+        if (self.discriminator is None) != (d_optimizer is None):
+            raise ValueError("pass d_optimizer exactly when the model has a discriminator")
+        self.g_optimizer = prepare_optimizer(g_optimizer, self.generator.trainable_variables)
+        self.d_optimizer = (None if d_optimizer is None else
+                            prepare_optimizer(d_optimizer, self.discriminator.trainable_variables))
+        super().compile(optimizer=self.g_optimizer, **kwargs)  # no unused default RMSprop
+
+    def get_compile_config(self):
+        return {"g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+                "d_optimizer": (None if self.d_optimizer is None else
+                                keras.saving.serialize_keras_object(self.d_optimizer))}
+
+    def compile_from_config(self, config):
+        """Recompiles a reloaded model with its optimizers (their state is restored next)."""
+        self.compile(**{key: None if value is None else
+                        keras.saving.deserialize_keras_object(value)
+                        for key, value in config.items()})
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def enhance(self, images, batch_size=128):
+        """Restores `images` (N, H, W, C): NumPy, clipped to [-1, 1]."""
+        images = np.asarray(images, np.float32)
+        out = [ops.convert_to_numpy(self.generator(images[i:i + batch_size], training=False))
+               for i in range(0, len(images), batch_size)]
+        return np.clip(np.concatenate(out), -1.0, 1.0)
+
+    def _l1(self, target, restored):
+        return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(restored, "float32")))
+
+    def train_step(self, data):
+        source, target = data
+        g_vars = self.generator.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            restored = self.generator(source, training=True)
+            l1 = self._l1(target, restored)
+            g_loss = self.l1_weight * l1
+            if self.discriminator is not None:
+                real_logits = self.discriminator([source, target], training=True)
+                fake_logits = self.discriminator([source, restored], training=True)
+                d_loss = discriminator_loss(real_logits, fake_logits)
+                g_gan = generator_loss(fake_logits)
+                g_loss = g_loss + g_gan
+            g_scaled = loss_to_differentiate(g_loss, self.g_optimizer)
+            if self.discriminator is not None:
+                d_scaled = loss_to_differentiate(d_loss, self.d_optimizer)
+        # Both networks step on the same forward pass (as the pix2pix reference code does).
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
+        if self.discriminator is not None:
+            d_vars = self.discriminator.trainable_variables
+            self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
+            self.d_loss_tracker.update_state(d_loss)
+            self.g_gan_tracker.update_state(g_gan)
+        del tape
+        self.g_loss_tracker.update_state(g_loss)
+        self.l1_tracker.update_state(l1)
+        return {m.name: m.result() for m in self.metrics}
+
+    def test_step(self, data):
+        source, target = data
+        l1 = self._l1(target, self.generator(source, training=False))
+        self.l1_tracker.update_state(l1)
+        return {"l1": self.l1_tracker.result()}
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": (None if self.discriminator is None else
+                              keras.saving.serialize_keras_object(self.discriminator)),
+            "l1_weight": self.l1_weight,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        if config.get("discriminator") is not None:
+            config["discriminator"] = keras.saving.deserialize_keras_object(
+                config["discriminator"])
+        return cls(**config)
