@@ -81,8 +81,8 @@ class JudgeScore(keras.callbacks.Callback):
     """Scores the model's samples with the digit judge every `every` epochs.
 
     Adds `fid` and `kid` (and `label_accuracy` for a conditional model) to the epoch's logs,
-    so they appear in `fit`'s history on the epochs where they are measured, and keeps them
-    in `history`. `before_training=True` also scores the untrained model (epoch 0), the
+    so they appear in `fit`'s history (NaN on the epochs it does not score), and keeps the
+    scored epochs in `history`. `before_training=True` also scores the untrained model (epoch 0), the
     baseline that "FID fell by x%" is measured against.
 
     Args:
@@ -133,3 +133,5 @@ class JudgeScore(keras.callbacks.Callback):
         last = self._num_epochs is not None and epoch + 1 == self._num_epochs
         if (epoch + 1) % self.every == 0 or last:
             self._record(epoch + 1, logs)
+        elif logs is not None:  # NaN on unscored epochs keeps `fit`'s history aligned
+            logs.update({key: float("nan") for key in self.history if key != "epoch"})

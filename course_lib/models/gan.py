@@ -456,8 +456,9 @@ class WGANGP(GAN):
     networks are (pass `conditional=True`).
 
     Each `train_step` makes `critic_steps` critic updates on the batch (fresh z each time),
-    then one generator update. The critic should have no BatchNorm
-    (`build_discriminator(normalization="layer")`); the paper's optimiser is
+    then one generator update. The critic should have no BatchNorm and no dropout, which
+    would make its scores random (`build_discriminator(normalization="layer", dropout=0)`);
+    the paper's optimiser is
     Adam(1e-4, beta_1=0.0, beta_2=0.9) for both networks.
 
     Args:

@@ -15,17 +15,20 @@ term adds (sharper texture) and what it costs (usually a little PSNR: Blau & Mic
 
 The generator here is residual: it outputs its input plus a learned correction, so an
 untrained generator already returns the (bicubic-upsampled) input, and training only has to
-learn what bicubic interpolation misses (as in VDSR, Kim et al. 2016).
+learn what bicubic interpolation misses (as in VDSR, Kim et al. 2016). It has no BatchNorm
+(as in EDSR, Lim et al. 2017): restoration needs no batch statistics, and BatchNorm's moving
+averages lag far behind the weights in a short run, so the network would restore well in
+training mode and worse in inference mode.
 
 Example:
 
     x_train = load_photo_patches(patch_size=32, split="train")
-    degraded = degrade(x_train, scale=4)                    # bicubic from 8x8 back to 32x32
+    degraded = degrade(x_train, scale=2, noise_std=0.2)    # half resolution, noisy, bicubic
     model = Pix2Pix(build_unet_generator((32, 32, 3)), build_patch_discriminator((32, 32, 3)))
-    model.compile(g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+    model.compile(g_optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5),
                   d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     model.fit(make_dataset(degraded, x_train), epochs=num_epochs)
-    restored = model.enhance(degrade(x_test, scale=4))
+    restored = model.enhance(degrade(x_test, scale=2, noise_std=0.2, seed=1))
 """
 
 import keras
@@ -39,41 +42,77 @@ from course_lib.training import loss_to_differentiate, prepare_optimizer
 PACKAGE = "course_lib"
 
 
-def degrade(images, scale=4, noise_std=0.0, seed=0):
-    """The restoration task: downsample by `scale`, add noise, upsample back with bicubic.
+def pix2pix_generator_loss(fake_logits, target, restored, l1_weight=100.0):
+    """The generator's pix2pix loss: -mean log D(s, G(s)) + l1_weight * mean |x - G(s)|.
+
+    The adversarial term is the non-saturating loss on the discriminator's patch logits
+    (`course_lib.models.gan.generator_loss`); both terms are means (over patches and over
+    pixels and channels), as in the reference implementation, so lambda = 100 weighs them as
+    in the paper.
+
+    Args:
+        fake_logits: the discriminator's logits on (degraded, restored) pairs, any shape.
+        target: the clean images (N, H, W, C).
+        restored: the generator's output G(s), same shape as `target`.
+        l1_weight: lambda.
+
+    Returns:
+        a float32 scalar.
+    """
+    l1 = ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(restored, "float32")))
+    return generator_loss(fake_logits) + l1_weight * l1
+
+
+def downsample(images, scale=4, noise_std=0.0, seed=0):
+    """What a low-resolution, noisy camera records: area-averaged by `scale`, plus noise.
 
     Args:
         images: (N, H, W, C) in [-1, 1]; H and W divisible by `scale`.
         scale: the downsampling factor (area averaging, like a camera's larger pixels).
         noise_std: standard deviation of Gaussian noise added at the low resolution, in the
-            [-1, 1] scale (0: super-resolution only).
+            [-1, 1] scale (0: no noise).
         seed: seed of the noise.
+
+    Returns:
+        float32 (N, H // scale, W // scale, C), not clipped.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4:
+        raise ValueError(f"expected (N, H, W, C) images, got shape {images.shape}")
+    height, width = images.shape[1:3]
+    if height % scale or width % scale:
+        raise ValueError(f"image size {height}x{width} is not divisible by scale={scale}")
+    small = tf.image.resize(images, (height // scale, width // scale), method="area").numpy()
+    if noise_std:
+        small += noise_std * np.random.default_rng(seed).standard_normal(small.shape)
+    return small.astype(np.float32)
+
+
+def degrade(images, scale=4, noise_std=0.0, seed=0):
+    """The restoration task: `downsample` (and add noise), then upsample back with bicubic.
+
+    Args:
+        images: (N, H, W, C) in [-1, 1]; H and W divisible by `scale`.
+        scale, noise_std, seed: as in `downsample` (the same seed gives the same noise).
 
     Returns:
         float32 (N, H, W, C), clipped to [-1, 1]: the bicubic baseline and the generator's
         input.
     """
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4:
-        raise ValueError(f"degrade expects (N, H, W, C) images, got shape {images.shape}")
-    height, width = images.shape[1:3]
-    if height % scale or width % scale:
-        raise ValueError(f"image size {height}x{width} is not divisible by scale={scale}")
-    small = tf.image.resize(images, (height // scale, width // scale), method="area")
-    if noise_std:
-        small += noise_std * np.random.default_rng(seed).standard_normal(small.shape)
-    upsampled = tf.image.resize(small, (height, width), method="bicubic")
+    small = downsample(images, scale, noise_std, seed)
+    upsampled = tf.image.resize(small, np.shape(images)[1:3], method="bicubic")
     return np.clip(upsampled.numpy(), -1.0, 1.0).astype(np.float32)
 
 
 def build_unet_generator(image_shape=(32, 32, 3), filters=(64, 128, 256), name="generator"):
     """A residual U-Net: strided convolutions down, transposed convolutions up, skips across.
 
-    Down: Conv2D(stride 2) + LeakyReLU(0.2) (BatchNorm after the first), each halving the
-    size. Up: Conv2DTranspose(stride 2) + BatchNorm + ReLU, each doubling it, concatenated
-    with the encoder's features of the same size (the U-Net's skip connections, which carry
-    the fine detail past the bottleneck). The last layer predicts a correction that is added
-    to the input (float32).
+    Down: Conv2D(stride 2) + LeakyReLU(0.2), each halving the size. Up: Conv2DTranspose
+    (stride 2) + ReLU, each doubling it, concatenated with the encoder's features of the same
+    size (the U-Net's skip connections, which carry the fine detail past the bottleneck). The
+    last layer predicts a correction that is added to the input (float32); its weights start
+    at zero, so the untrained generator returns its input exactly. No BatchNorm (see the
+    module docstring).
 
     Args:
         image_shape: (height, width, channels); height and width divisible by 2**len(filters).
@@ -88,16 +127,12 @@ def build_unet_generator(image_shape=(32, 32, 3), filters=(64, 128, 256), name="
                          f"2**len(filters) = {factor}")
     source = keras.Input(image_shape, name="source")
     h, skips = source, []
-    for i, f in enumerate(filters):
-        h = layers.Conv2D(f, 4, strides=2, padding="same", use_bias=i == 0)(h)  # /2
-        if i > 0:
-            h = layers.BatchNormalization()(h)
+    for f in filters:
+        h = layers.Conv2D(f, 4, strides=2, padding="same")(h)  # /2
         h = layers.LeakyReLU(0.2)(h)
         skips.append(h)
     for f, skip in zip(reversed(filters[:-1]), reversed(skips[:-1])):
-        h = layers.Conv2DTranspose(f, 4, strides=2, padding="same", use_bias=False)(h)  # x2
-        h = layers.BatchNormalization()(h)
-        h = layers.ReLU()(h)
+        h = layers.Conv2DTranspose(f, 4, strides=2, padding="same", activation="relu")(h)  # x2
         h = layers.Concatenate()([h, skip])
     h = layers.Conv2DTranspose(filters[0], 4, strides=2, padding="same", activation="relu")(h)
     correction = layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32",
@@ -110,9 +145,12 @@ def build_patch_discriminator(image_shape=(32, 32, 3), filters=(64, 128, 256),
                               name="discriminator"):
     """The PatchGAN discriminator: one logit per overlapping patch of the (input, output) pair.
 
-    The two images are concatenated along channels; stride-2 convolutions with LeakyReLU
-    (BatchNorm after the first) shrink them, and a last 4x4 convolution gives a grid of
-    logits, each seeing a receptive field of a few tens of pixels.
+    The two images are concatenated along channels; 4x4 convolutions with LeakyReLU
+    (BatchNorm after the first), of stride 2 except the last, shrink them, and a last 4x4
+    convolution gives a grid of logits. Each logit sees a window of
+    r = 1 + sum_l (k_l - 1) * prod_{i<l} s_i pixels: 16 for two filters, 34 for three, 70 for
+    the paper's five (strides 2, 2, 2, 1, 1). `Pix2Pix` calls it once on the real and the
+    fake pairs together, so that BatchNorm normalises both with the same statistics.
 
     Args:
         image_shape: (height, width, channels) of each image of the pair.
@@ -210,11 +248,17 @@ class Pix2Pix(keras.Model):
             l1 = self._l1(target, restored)
             g_loss = self.l1_weight * l1
             if self.discriminator is not None:
-                real_logits = self.discriminator([source, target], training=True)
-                fake_logits = self.discriminator([source, restored], training=True)
+                # One call on the real and the fake pairs together: BatchNorm then normalises
+                # both with the same statistics. Two separate calls would normalise each batch
+                # by its own mean and variance, erasing the batch-wide difference (sharp real
+                # images, blurred fakes) that D has to detect, and D stays at chance.
+                logits = self.discriminator(
+                    [ops.concatenate([source, source]), ops.concatenate([target, restored])],
+                    training=True)
+                real_logits, fake_logits = ops.split(logits, 2)
                 d_loss = discriminator_loss(real_logits, fake_logits)
                 g_gan = generator_loss(fake_logits)
-                g_loss = g_loss + g_gan
+                g_loss = g_loss + g_gan  # = pix2pix_generator_loss(fake_logits, target, ...)
             g_scaled = loss_to_differentiate(g_loss, self.g_optimizer)
             if self.discriminator is not None:
                 d_scaled = loss_to_differentiate(d_loss, self.d_optimizer)

@@ -1,0 +1,184 @@
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras import ops
+
+from course_lib.models.pix2pix import (
+    Pix2Pix,
+    build_patch_discriminator,
+    build_unet_generator,
+    degrade,
+    downsample,
+    pix2pix_generator_loss,
+)
+
+SHAPE = (8, 8, 3)
+FILTERS = (4, 8)
+
+
+def _adam(learning_rate=2e-3):
+    return keras.optimizers.Adam(learning_rate, beta_1=0.5)
+
+
+def _tiny(gan=True, seed=0, g_learning_rate=2e-3, d_learning_rate=2e-3):
+    keras.utils.set_random_seed(seed)
+    generator = build_unet_generator(SHAPE, FILTERS)
+    discriminator = build_patch_discriminator(SHAPE, FILTERS) if gan else None
+    model = Pix2Pix(generator, discriminator, l1_weight=10.0)
+    model.compile(g_optimizer=_adam(g_learning_rate),
+                  d_optimizer=_adam(d_learning_rate) if gan else None)
+    return model
+
+
+def _pairs(n=16, seed=0):
+    """Smooth random images (a few sinusoids) and their degraded versions."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+    phase = rng.uniform(0, 2 * np.pi, (n, 1, 1, 3))
+    freq = rng.uniform(0.3, 1.5, (n, 1, 1, 3))
+    clean = 0.8 * np.sin(freq * xx[None, :, :, None] + 0.7 * yy[None, :, :, None] + phase)
+    clean = clean.astype("float32")
+    return degrade(clean, scale=2, noise_std=0.1, seed=seed), clean
+
+
+# -- the degradation ---------------------------------------------------------------------
+
+
+def test_degrade_keeps_the_shape_and_the_range():
+    images = np.random.default_rng(0).uniform(-1, 1, (3, *SHAPE)).astype("float32")
+    out = degrade(images, scale=2, noise_std=0.5, seed=0)
+    assert out.shape == images.shape and out.dtype == np.float32
+    assert out.min() >= -1 and out.max() <= 1
+    assert not np.allclose(out, images)  # it really degrades
+    np.testing.assert_array_equal(out, degrade(images, scale=2, noise_std=0.5, seed=0))
+    assert not np.array_equal(out, degrade(images, scale=2, noise_std=0.5, seed=1))
+
+
+def test_degrade_is_bicubic_upsampling_of_the_noisy_camera_image():
+    images = np.random.default_rng(0).uniform(-1, 1, (3, *SHAPE)).astype("float32")
+    small = downsample(images, scale=2, noise_std=0.3, seed=4)
+    assert small.shape == (3, 4, 4, 3)
+    noise_free = downsample(images, scale=2)
+    np.testing.assert_allclose(noise_free[:, 0, 0], images[:, :2, :2].mean(axis=(1, 2)),
+                               atol=1e-6)  # area averaging
+    assert 0.2 < np.std(small - noise_free) < 0.4
+    upsampled = tf.image.resize(small, (8, 8), method="bicubic").numpy()
+    np.testing.assert_allclose(degrade(images, scale=2, noise_std=0.3, seed=4),
+                               np.clip(upsampled, -1, 1), atol=1e-6)
+
+
+def test_degrade_without_noise_keeps_a_constant_image():
+    images = np.full((2, *SHAPE), 0.3, "float32")
+    np.testing.assert_allclose(degrade(images, scale=4), images, atol=1e-6)
+
+
+def test_degrade_explains_bad_inputs():
+    with pytest.raises(ValueError, match="not divisible by scale=3"):
+        degrade(np.zeros((1, *SHAPE), "float32"), scale=3)
+    with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
+        degrade(np.zeros(SHAPE, "float32"))
+
+
+# -- the networks and the loss -----------------------------------------------------------
+
+
+def test_untrained_generator_returns_its_input():
+    source, _ = _pairs(4)
+    generator = build_unet_generator(SHAPE, FILTERS)
+    np.testing.assert_array_equal(ops.convert_to_numpy(generator(source)), source)
+
+
+def test_generator_explains_an_indivisible_size():
+    with pytest.raises(ValueError, match="divisible by 2\\*\\*len\\(filters\\) = 8"):
+        build_unet_generator((12, 12, 3), (4, 8, 16))
+
+
+def test_patch_discriminator_gives_a_grid_of_logits():
+    discriminator = build_patch_discriminator(SHAPE, FILTERS)  # strides 2, 1
+    source, clean = _pairs(2)
+    assert tuple(discriminator([source, clean]).shape) == (2, 4, 4, 1)
+
+
+def test_generator_loss_matches_numpy():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 4, 1)).astype("float32")
+    target, restored = rng.uniform(-1, 1, (2, 2, *SHAPE)).astype("float32")
+    expected = np.mean(np.log1p(np.exp(-logits))) + 7.0 * np.mean(np.abs(target - restored))
+    assert float(pix2pix_generator_loss(logits, target, restored, 7.0)) == pytest.approx(
+        expected, rel=1e-5)
+
+
+# -- training ----------------------------------------------------------------------------
+
+
+def test_l1_training_reduces_the_l1_loss():
+    model = _tiny(gan=False, g_learning_rate=1e-2)
+    source, clean = _pairs()
+    before = model.evaluate(source, clean, batch_size=16, verbose=0, return_dict=True)["l1"]
+    history = model.fit(source, clean, batch_size=16, epochs=30, verbose=0)
+    assert set(history.history) == {"g_loss", "l1"}
+    after = model.evaluate(source, clean, batch_size=16, verbose=0, return_dict=True)["l1"]
+    assert after < 0.85 * before
+
+
+def test_gan_training_logs_all_losses():
+    model = _tiny()
+    source, clean = _pairs()
+    history = model.fit(source, clean, batch_size=8, epochs=2, verbose=0)
+    assert set(history.history) == {"d_loss", "g_gan", "g_loss", "l1"}
+    assert all(np.isfinite(values).all() for values in history.history.values())
+    logs = history.history
+    assert logs["g_loss"][-1] == pytest.approx(10.0 * logs["l1"][-1] + logs["g_gan"][-1],
+                                               rel=1e-4)
+    assert int(model.g_optimizer.iterations) == int(model.d_optimizer.iterations) == 4
+
+
+def test_discriminator_learns_to_tell_degraded_from_clean():
+    """With the generator frozen at the identity, D sees (degraded, degraded) as fake and
+    (degraded, clean) as real; its loss must fall well below chance, 2 log 2 (BatchNorm sees
+    real and fake pairs in one batch; separate batches would leave D near chance)."""
+    model = _tiny(g_learning_rate=0.0, d_learning_rate=1e-2)
+    source, clean = _pairs(32)
+    history = model.fit(source, clean, batch_size=32, epochs=40, verbose=0)
+    assert history.history["d_loss"][-1] < 0.8 * 2 * np.log(2)
+
+
+def test_compile_wants_d_optimizer_exactly_with_a_discriminator():
+    generator = build_unet_generator(SHAPE, FILTERS)
+    with pytest.raises(ValueError, match="d_optimizer exactly when"):
+        Pix2Pix(generator).compile(g_optimizer=_adam(), d_optimizer=_adam())
+    with pytest.raises(ValueError, match="d_optimizer exactly when"):
+        Pix2Pix(generator, build_patch_discriminator(SHAPE, FILTERS)).compile(
+            g_optimizer=_adam())
+
+
+def test_enhance_clips_and_batches():
+    model = _tiny(gan=False)
+    images = np.random.default_rng(0).uniform(-1.5, 1.5, (5, *SHAPE)).astype("float32")
+    out = model.enhance(images, batch_size=2)  # untrained: the input, clipped
+    np.testing.assert_array_equal(out, np.clip(images, -1, 1))
+
+
+# -- saving ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gan", [False, True], ids=["l1_only", "gan"])
+def test_models_serialize_and_reload(gan, tmp_path):
+    model = _tiny(gan=gan)
+    source, clean = _pairs()
+    model.fit(source, clean, batch_size=8, epochs=1, verbose=0)
+    config_copy = Pix2Pix.from_config(model.get_config())
+    assert config_copy.l1_weight == 10.0 and (config_copy.discriminator is None) == (not gan)
+    path = tmp_path / "pix2pix.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    assert type(reloaded) is Pix2Pix and reloaded.l1_weight == 10.0
+    assert int(reloaded.g_optimizer.iterations) == int(model.g_optimizer.iterations) == 2
+    if gan:
+        assert int(reloaded.d_optimizer.iterations) == 2
+    else:
+        assert reloaded.discriminator is None and reloaded.d_optimizer is None
+    np.testing.assert_allclose(reloaded.enhance(source), model.enhance(source), atol=1e-6)
+    reloaded.fit(source, clean, batch_size=8, epochs=1, verbose=0)  # recompiled: trains on
+    assert int(reloaded.g_optimizer.iterations) == 4
