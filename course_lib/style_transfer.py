@@ -14,8 +14,8 @@ map of layer l,
     x* = argmin_x  content_weight * L_c + style_weight * L_s + tv_weight * L_tv,
 
 found with Adam, starting from x = p. Dividing each layer's squared error by the squared
-norm of its target is Gatys' loss with the layer weights w_l = 1 / ||G^l(a)||^2 (they weigh
-the layers equally, w_l = 1/5, on a network whose activations they had rescaled): each term
+norm of its target is Gatys' loss with layer weights w_l ~ 1 / ||G^l(a)||^2 (they weigh the
+layers equally, w_l = 1/5, on a network whose activations they had rescaled): each term
 starts near 1 whatever the network's activation scale, so the same weights work for the
 pretrained VGG19 and for the random-weight fallback below. The total variation term
 (Mahendran & Vedaldi 2015) is in Johnson et al. 2016, whose fast style transfer trains a
@@ -48,6 +48,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+
+# A TCP probe bounded by its timeout, DNS lookup included (offline, downloads fail or hang).
+from course_lib.data import _host_reachable
 
 # Gatys et al. 2016: style from conv1_1 ... conv5_1, content from conv4_2.
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -172,12 +175,6 @@ def cached_weights_path():
     return home / "models" / WEIGHTS_FILE
 
 
-def _host_reachable(host, port, timeout):
-    from course_lib.data import _host_reachable as probe
-
-    return probe(host, port, timeout)
-
-
 def randomize_weights(model, seed=0):
     """Re-draws every convolution kernel with He-normal weights and zero biases (in place).
 
@@ -267,20 +264,25 @@ def _build_vgg(weights, timeout, seed, verbose):
         return _vgg19(str(weights)), str(weights)
     path = cached_weights_path()
     if path.exists():
-        say(f"VGG19 with ImageNet weights (cached in {path}).")
-        return _vgg19(IMAGENET), IMAGENET
-    start = time.perf_counter()
-    if _host_reachable(*WEIGHTS_HOST, timeout=timeout):
         try:
-            vgg = _vgg19(IMAGENET)  # keras.utils.get_file downloads and caches the file
-            say(f"VGG19 with ImageNet weights (downloaded to {path}).")
+            vgg = _vgg19(IMAGENET)  # keras.utils.get_file checks the file's hash
+            say(f"VGG19 with ImageNet weights (cached in {path}).")
             return vgg, IMAGENET
-        except Exception as error:  # noqa: BLE001 - any failed download falls back
-            reason = f"the download failed ({type(error).__name__}: {error})"
+        except Exception as error:  # noqa: BLE001 - a damaged copy falls back too
+            reason = f"the cached copy {path} could not be used ({type(error).__name__}: {error})"
     else:
-        waited = time.perf_counter() - start
-        reason = (f"{WEIGHTS_HOST[0]} could not be reached (the probe gave up after "
-                  f"{waited:.1f} s of the {timeout:g} s allowed; no internet access?)")
+        start = time.perf_counter()
+        if _host_reachable(*WEIGHTS_HOST, timeout=timeout):
+            try:
+                vgg = _vgg19(IMAGENET)  # keras.utils.get_file downloads and caches the file
+                say(f"VGG19 with ImageNet weights (downloaded to {path}).")
+                return vgg, IMAGENET
+            except Exception as error:  # noqa: BLE001 - any failed download falls back
+                reason = f"the download failed ({type(error).__name__}: {error})"
+        else:
+            waited = time.perf_counter() - start
+            reason = (f"{WEIGHTS_HOST[0]} could not be reached (the probe gave up after "
+                      f"{waited:.1f} s of the {timeout:g} s allowed; no internet access?)")
     print(f"Could not get the pretrained ImageNet VGG19 weights: {reason}.\n"
           f"Using VGG19's architecture with RANDOM weights instead ({RANDOM_FALLBACK}): "
           "their Gram matrices still capture the style's colours and textures, but they "

@@ -128,6 +128,40 @@ def test_extractor_returns_the_style_and_content_feature_maps(offline):
     assert tuple(features["content"].shape) == (1, 4, 4, 512)
 
 
+def _tiny_vgg(fail_for_imagenet):
+    """A stand-in for VGG19 with its layer names (2 filters each): the loader logic, fast."""
+
+    def build(weights):
+        if weights == "imagenet" and fail_for_imagenet:
+            raise ValueError("hash mismatch")
+        x = inputs = keras.Input((None, None, 3))
+        for name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
+                     "block4_conv2", "block5_conv1"):
+            x = keras.layers.Conv2D(2, 3, padding="same", name=name)(x)
+        return keras.Model(inputs, x)
+
+    return build
+
+
+@pytest.mark.parametrize("cached, reachable, fails, expected, says", [
+    (True, False, False, "imagenet", "cached in"),
+    (False, True, False, "imagenet", "downloaded to"),
+    (False, True, True, "random (offline fallback)", "the download failed"),
+    (True, False, True, "random (offline fallback)", "the cached copy"),
+])
+def test_loader_takes_the_cache_then_the_download_then_the_fallback(
+        monkeypatch, tmp_path, capsys, cached, reachable, fails, expected, says):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    if cached:
+        (tmp_path / "models").mkdir()
+        (tmp_path / "models" / st.WEIGHTS_FILE).write_bytes(b"weights")
+    monkeypatch.setattr(st, "_host_reachable", lambda host, port, timeout: reachable)
+    monkeypatch.setattr(st, "_vgg19", _tiny_vgg(fails))
+    _, weights_used = st.load_feature_extractor(timeout=0.1)
+    assert weights_used == expected
+    assert says in capsys.readouterr().out
+
+
 def test_probe_failure_is_bounded_by_its_timeout():
     start = time.perf_counter()
     assert not st._host_reachable("unreachable.invalid", 443, timeout=1.0)
