@@ -82,8 +82,8 @@ class JudgeScore(keras.callbacks.Callback):
 
     Adds `fid` and `kid` (and `label_accuracy` for a conditional model) to the epoch's logs,
     so they appear in `fit`'s history (NaN on the epochs it does not score), and keeps the
-    scored epochs in `history`. `before_training=True` also scores the untrained model (epoch 0), the
-    baseline that "FID fell by x%" is measured against.
+    scored epochs in `history`. `before_training=True` also scores the untrained model
+    (epoch 0), the baseline that "FID fell by x%" is measured against.
 
     Args:
         judge: a `course_lib.judge.DigitJudge` (`load_judge()`).
