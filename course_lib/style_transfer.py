@@ -302,13 +302,52 @@ def _as_batch(image):
     return image[None] if image.ndim == 3 else image
 
 
+@tf.function
+def adam_transfer_step(extractor, image, m, v, t, targets, weights, learning_rate,
+                       beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+    """One step of `transfer`: the losses of `image`, their gradient, one Adam update.
+
+    Adam (Kingma & Ba 2015) is written out with its moments m, v passed in and returned, so
+    that this one compiled function serves every call of `transfer` on images of the same
+    size (a Keras optimizer holds its own variables and would be traced anew each call).
+
+    Args:
+        extractor: from `load_feature_extractor`.
+        image: (1, H, W, 3) float32, the current pixels.
+        m, v: Adam's first and second moments, same shape (zeros at the start).
+        t: the 1-based step number, a float32 scalar tensor (for the bias correction).
+        targets: (content features of the photo, [Gram matrices of the style]).
+        weights: (content_weight, style_weight, tv_weight), a float32 tensor.
+        learning_rate: a float32 scalar tensor.
+
+    Returns:
+        (image, m, v, losses): the updated pixels, clipped to [-1, 1], the new moments, and
+        {"loss", "content", "style", "tv"} of the image the step started from.
+    """
+    content_target, style_targets = targets
+    with tf.GradientTape() as tape:
+        tape.watch(image)
+        features = extractor(image)
+        terms = {"content": content_loss(features["content"], content_target)[0],
+                 "style": style_loss(features["style"], style_targets)[0],
+                 "tv": total_variation_loss(image)[0]}
+        loss = (weights[0] * terms["content"] + weights[1] * terms["style"]
+                + weights[2] * terms["tv"])
+    grad = tape.gradient(loss, image)
+    m = beta_1 * m + (1.0 - beta_1) * grad
+    v = beta_2 * v + (1.0 - beta_2) * tf.square(grad)
+    m_hat, v_hat = m / (1.0 - beta_1**t), v / (1.0 - beta_2**t)  # bias correction
+    image = tf.clip_by_value(image - learning_rate * m_hat / (tf.sqrt(v_hat) + epsilon), -1.0, 1.0)
+    return image, m, v, {"loss": loss, **terms}
+
+
 def transfer(content, style, extractor, num_steps=200, learning_rate=0.02, content_weight=1.0,
              style_weight=1.0, tv_weight=1.0, init=None, callback=None):
     """Optimises the pixels of an image to have `content`'s features and `style`'s Grams.
 
     Minimises content_weight * L_c + style_weight * L_s + tv_weight * L_tv (see the module
     docstring) with Adam, starting from the content image (or `init`), clipping the pixels to
-    [-1, 1] after every step. The extractor's weights are never changed.
+    [-1, 1] after every step (`adam_transfer_step`). The extractor's weights never change.
 
     Args:
         content: (H, W, 3) or (1, H, W, 3) in [-1, 1].
@@ -319,7 +358,8 @@ def transfer(content, style, extractor, num_steps=200, learning_rate=0.02, conte
         content_weight, style_weight, tv_weight: the weights of the three terms.
         init: the starting image (default: the content image), same shape as `content`.
         callback: called as `callback(step, image, losses)` after each step (step 1-based,
-            image a (1, H, W, 3) tensor, losses a dict of floats), e.g. to keep frames.
+            image the updated (1, H, W, 3) tensor, losses a dict of floats), e.g. to keep
+            frames of an animation.
 
     Returns:
         (image, history): the result (H, W, 3) float32 NumPy in [-1, 1], and a dict of lists
@@ -332,31 +372,20 @@ def transfer(content, style, extractor, num_steps=200, learning_rate=0.02, conte
         True
     """
     content, style = _as_batch(content), _as_batch(style)
-    content_target = extractor(content)["content"]
-    style_targets = [gram_matrix(f) for f in extractor(style)["style"]]
-    start = content if init is None else _as_batch(init)
-    image = tf.Variable(start, dtype=tf.float32, name="image")
-    optimizer = keras.optimizers.Adam(learning_rate)
-    weights = (float(content_weight), float(style_weight), float(tv_weight))
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            features = extractor(image)
-            terms = {"content": content_loss(features["content"], content_target)[0],
-                     "style": style_loss(features["style"], style_targets)[0],
-                     "tv": total_variation_loss(image)[0]}
-            loss = (weights[0] * terms["content"] + weights[1] * terms["style"]
-                    + weights[2] * terms["tv"])
-        optimizer.apply_gradients([(tape.gradient(loss, image), image)])
-        image.assign(tf.clip_by_value(image, -1.0, 1.0))
-        return {"loss": loss, **terms}
-
+    targets = (extractor(content)["content"],
+               [gram_matrix(f) for f in extractor(style)["style"]])
+    image = tf.constant(content if init is None else _as_batch(init))
+    m, v = tf.zeros_like(image), tf.zeros_like(image)
+    weights = tf.constant([content_weight, style_weight, tv_weight], tf.float32)
+    learning_rate = tf.constant(learning_rate, tf.float32)
     history = {"loss": [], "content": [], "style": [], "tv": []}
-    for i in range(num_steps):
-        losses = {k: float(v) for k, v in step().items()}
+    for step in range(1, num_steps + 1):
+        image, m, v, losses = adam_transfer_step(extractor, image, m, v,
+                                                 tf.constant(step, tf.float32), targets,
+                                                 weights, learning_rate)
+        losses = {key: float(value) for key, value in losses.items()}
         for key, value in losses.items():
             history[key].append(value)
         if callback is not None:
-            callback(i + 1, image, losses)
+            callback(step, image, losses)
     return image.numpy()[0], history
