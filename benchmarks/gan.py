@@ -49,10 +49,10 @@ RECIPES = {
         "g_filters": (64, 32), "d_filters": (32, 64), "learning_rate": 1e-3, "beta_1": 0.5,
     },
     "enhancement": {  # notebooks/01_gan/04_image_enhancement.ipynb
-        "seed": 0, "patch_size": 32, "num_train": 2000, "num_test": 300, "scale": 2,
-        "noise_std": 0.2, "num_epochs": 20, "batch_size": 32, "filters": (32, 64, 128),
-        "d_filters": (32, 64, 128), "g_learning_rate": 2e-3, "d_learning_rate": 2e-4,
-        "beta_1": 0.5, "l1_weight": 100.0,
+        "seed": 0, "patch_size": 32, "num_train": 1600, "num_test": 300, "scale": 2,
+        "noise_std": 0.2, "num_epochs": 15, "batch_size": 16, "filters": (32, 64, 128),
+        "d_filters": (32, 64), "g_learning_rate": 2e-3, "d_learning_rate": 1e-3,
+        "beta_1": 0.5, "l1_weight": 10.0,
     },
 }
 

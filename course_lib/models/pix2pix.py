@@ -24,10 +24,11 @@ Example:
 
     x_train = load_photo_patches(patch_size=32, split="train")
     degraded = degrade(x_train, scale=2, noise_std=0.2)    # half resolution, noisy, bicubic
-    model = Pix2Pix(build_unet_generator((32, 32, 3)), build_patch_discriminator((32, 32, 3)))
+    model = Pix2Pix(build_unet_generator((32, 32, 3), (32, 64, 128)),
+                    build_patch_discriminator((32, 32, 3), (32, 64)), l1_weight=10.0)
     model.compile(g_optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5),
-                  d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
-    model.fit(make_dataset(degraded, x_train), epochs=num_epochs)
+                  d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
+    model.fit(make_dataset(degraded, x_train, batch_size=16), epochs=num_epochs)
     restored = model.enhance(degrade(x_test, scale=2, noise_std=0.2, seed=1))
 """
 

@@ -136,12 +136,12 @@ def test_gan_training_logs_all_losses():
 
 def test_discriminator_learns_to_tell_degraded_from_clean():
     """With the generator frozen at the identity, D sees (degraded, degraded) as fake and
-    (degraded, clean) as real; its loss must fall well below chance, 2 log 2 (BatchNorm sees
-    real and fake pairs in one batch; separate batches would leave D near chance)."""
+    (degraded, clean) as real; its loss must fall far below chance, 2 log 2. BatchNorm sees
+    real and fake pairs in one batch: with two separate calls, D is still at ~0.9 here."""
     model = _tiny(g_learning_rate=0.0, d_learning_rate=1e-2)
     source, clean = _pairs(32)
-    history = model.fit(source, clean, batch_size=32, epochs=40, verbose=0)
-    assert history.history["d_loss"][-1] < 0.8 * 2 * np.log(2)
+    history = model.fit(source, clean, batch_size=32, epochs=15, verbose=0)
+    assert history.history["d_loss"][-1] < 0.3 * 2 * np.log(2)  # measured: ~0.08
 
 
 def test_compile_wants_d_optimizer_exactly_with_a_discriminator():
