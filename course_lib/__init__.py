@@ -4,14 +4,23 @@ Each chapter notebook teaches a technique inline once; what later chapters reuse
 under the same names, so a learner who read the chapter recognises the code.
 
 Modules:
-    runtime   seeds, device and precision policy, distribution strategy, fast mode
-    data      offline-first `tf.data` image pipelines (bundled digits, faces, photos,
-              your own image folder, TFDS)
-    metrics   PSNR, SSIM, Frechet and kernel distances
-    judge     a small digit classifier whose features score generated digits (FID/KID-style)
-    training  the pattern for custom `train_step` models that also works across replicas
-    viz       image grids, training curves, inline animations
-    cli       the `course` command (`course check`, `course run`)
+    runtime         seeds, device and precision policy, distribution strategy, fast mode
+    data            offline-first `tf.data` image pipelines (bundled digits, faces, photos,
+                    your own image folder, TFDS)
+    metrics         PSNR, SSIM, Frechet and kernel distances
+    judge           a small digit classifier whose features score generated digits
+                    (FID/KID-style)
+    training        the pattern for custom `train_step` models that also works across
+                    replicas
+    callbacks       sample grids and judge scores during training
+    schedulers      diffusion noise schedules and samplers (DDPM, DDIM, flow matching)
+    models          one module per model family: gan, pix2pix, vae, unet, diffusion
+    toy             2-D toy data (a ring of Gaussians) and mode coverage
+    style_transfer  Gram-matrix style transfer on VGG19 features
+    inpainting      masks, naive fills, VAE latent search, masked PSNR
+    grading         student versions and autograding of the exercise notebooks
+    viz             image grids, training curves, inline animations
+    cli             the `course` command (`course check`, `run`, `assign`, `grade`)
 """
 
 import os as _os
