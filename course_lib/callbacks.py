@@ -1,7 +1,8 @@
 """Keras callbacks for generative models: a seeded sample grid and judge scores during training.
 
 Both work with any model that has a `sample(num_samples, labels=None, seed=None)` method
-(`GAN`, `VAE`, the diffusion models) and are kept out of `train_step`, as keras.io does with
+(`GAN`, `VAE`, `DiffusionModel`; `sample_kwargs` passes further arguments, such as a diffusion
+model's `num_steps`) and are kept out of `train_step`, as keras.io does with
 its KID metric: sampling 1,000 images and scoring them costs far more than a training step.
 To resume an interrupted run, add `keras.callbacks.BackupAndRestore(backup_dir)`: it saves
 the model, both optimizers and the epoch at every epoch end and restores them in `fit`.
@@ -36,6 +37,7 @@ class SampleGrid(keras.callbacks.Callback):
         show: also display each grid in the notebook (`course_lib.viz.show_images`).
         directory: also save each grid there as `epoch_XXXX.png` (None: keep in memory only).
         ncols: columns of the displayed or saved grid.
+        sample_kwargs: further keyword arguments for `model.sample` (e.g. `num_steps`).
 
     Attributes:
         frames: the sample arrays, one per grid, (num_samples, ...) in [-1, 1].
@@ -43,12 +45,13 @@ class SampleGrid(keras.callbacks.Callback):
     """
 
     def __init__(self, num_samples=32, seed=0, every=1, labels=None, show=False,
-                 directory=None, ncols=8):
+                 directory=None, ncols=8, sample_kwargs=None):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be a positive number of epochs, got {every}")
         self.num_samples, self.seed, self.every = num_samples, seed, every
         self.labels, self.show, self.ncols = labels, show, ncols
+        self.sample_kwargs = dict(sample_kwargs or {})
         self.directory = None if directory is None else Path(directory)
         self.frames, self.epochs = [], []
 
@@ -59,7 +62,8 @@ class SampleGrid(keras.callbacks.Callback):
         last = self._num_epochs is not None and epoch + 1 == self._num_epochs
         if (epoch + 1) % self.every and not last:
             return
-        images = self.model.sample(self.num_samples, labels=self.labels, seed=self.seed)
+        images = self.model.sample(self.num_samples, labels=self.labels, seed=self.seed,
+                                   **self.sample_kwargs)
         self.frames.append(images)
         self.epochs.append(epoch + 1)
         if self.show or self.directory is not None:
@@ -94,25 +98,28 @@ class JudgeScore(keras.callbacks.Callback):
         seed: the integer seed of the samples (the same z each time).
         labels: for a conditional model, the requested label of each sample.
         before_training: score once before the first epoch.
+        sample_kwargs: further keyword arguments for `model.sample` (e.g. `num_steps`).
 
     Attributes:
         history: {"epoch": [...], "fid": [...], "kid": [...](, "label_accuracy": [...])}.
     """
 
     def __init__(self, judge, real_images, every=1, num_samples=1000, seed=0, labels=None,
-                 before_training=True):
+                 before_training=True, sample_kwargs=None):
         super().__init__()
         self.judge, self.real_images = judge, real_images
         self.every, self.num_samples, self.seed = every, num_samples, seed
         self.labels = None if labels is None else np.broadcast_to(labels, (num_samples,))
         self.before_training = before_training
+        self.sample_kwargs = dict(sample_kwargs or {})
         self.history = {"epoch": [], "fid": [], "kid": []}
         if labels is not None:
             self.history["label_accuracy"] = []
 
     def score(self):
         """The judge's numbers for the model as it is now (a dict)."""
-        samples = self.model.sample(self.num_samples, labels=self.labels, seed=self.seed)
+        samples = self.model.sample(self.num_samples, labels=self.labels, seed=self.seed,
+                                    **self.sample_kwargs)
         report = self.judge.report(samples, self.real_images, labels=self.labels)
         return {key: float(report[key]) for key in self.history if key != "epoch"}
 

@@ -1,5 +1,5 @@
-"""Image-quality and distribution metrics: PSNR, SSIM, Frechet distance (FID) and kernel
-distance (KID).
+"""Image-quality and distribution metrics: PSNR, SSIM, Frechet distance (FID), kernel
+distance (KID), and the nearest-neighbour check for copied training images.
 
 PSNR and SSIM compare two images pixel by pixel (is this reconstruction close to that
 original?). The Frechet and kernel distances compare two *sets* of feature vectors (do these
@@ -336,3 +336,29 @@ def kernel_distance(
     values = np.asarray(values)
     mean = float(values.mean())
     return (mean, float(values.std())) if return_std else mean
+
+
+def nearest_neighbors(queries, references):
+    """For each query image, its closest reference image and their RMS distance.
+
+    The check for copying: compare the distances of generated images to their nearest
+    training images with those of unseen real images (a model that copies its training set
+    gives distances near 0; taught in notebooks/01_gan/02_dcgan).
+
+    Args:
+        queries: (n, ...) images.
+        references: (N, ...) images of the same shape (e.g. the training set).
+
+    Returns:
+        (index, rms): (n,) int indices into `references` and (n,) float64 root-mean-square
+        distances per pixel.
+    """
+    q = np.asarray(queries, np.float64).reshape(len(queries), -1)
+    r = np.asarray(references, np.float64).reshape(len(references), -1)
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"queries {np.shape(queries)[1:]} and references "
+                         f"{np.shape(references)[1:]} must have the same image shape")
+    squared = (q**2).sum(1)[:, None] - 2 * q @ r.T + (r**2).sum(1)[None, :]  # (n, N)
+    index = squared.argmin(axis=1)
+    rms = np.sqrt(np.maximum(squared[np.arange(len(q)), index], 0.0) / q.shape[1])
+    return index, rms

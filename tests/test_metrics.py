@@ -6,7 +6,7 @@ import scipy.linalg
 import tensorflow as tf
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from course_lib.metrics import frechet_distance, kernel_distance, psnr, ssim
+from course_lib.metrics import frechet_distance, kernel_distance, nearest_neighbors, psnr, ssim
 
 
 @pytest.fixture
@@ -181,3 +181,16 @@ def test_kid_rejects_bad_subset_size(gaussian_features):
     a, b, _ = gaussian_features
     with pytest.raises(ValueError, match="subset_size"):
         kernel_distance(a, b[:50], subset_size=100)
+
+
+def test_nearest_neighbors_matches_brute_force_and_finds_copies():
+    rng = np.random.default_rng(0)
+    references = rng.uniform(-1, 1, (50, 4, 4, 1))
+    queries = np.concatenate([references[[7, 3]] + 1e-3, rng.uniform(-1, 1, (5, 4, 4, 1))])
+    index, rms = nearest_neighbors(queries, references)
+    brute = np.sqrt(((queries[:, None] - references[None]) ** 2).mean(axis=(2, 3, 4)))
+    np.testing.assert_array_equal(index, brute.argmin(axis=1))
+    np.testing.assert_allclose(rms, brute.min(axis=1), atol=1e-6)
+    assert list(index[:2]) == [7, 3] and np.all(rms[:2] < 2e-3)  # near-copies are found
+    with pytest.raises(ValueError, match="same image shape"):
+        nearest_neighbors(queries, references[:, :2])

@@ -217,3 +217,16 @@ def test_backup_and_restore_resumes_from_the_saved_epoch(tmp_path):
     assert int(resumed.optimizer.iterations) == 3
     for a, b in zip(start.ema_weights, crash.ema_weights):  # the EMA came back too
         np.testing.assert_array_equal(a, b)
+
+
+def test_sample_grid_passes_sampler_arguments(trained):
+    """`SampleGrid(sample_kwargs=...)` draws with the sampler and steps asked for."""
+    from course_lib.callbacks import SampleGrid
+
+    model = trained[0]
+    grid = SampleGrid(num_samples=4, seed=3, every=1, sample_kwargs={"num_steps": 5})
+    grid.set_model(model)
+    grid.on_train_begin()
+    grid.on_epoch_end(0)
+    np.testing.assert_array_equal(grid.frames[0], model.sample(4, num_steps=5, seed=3))
+    assert not np.array_equal(grid.frames[0], model.sample(4, num_steps=10, seed=3))

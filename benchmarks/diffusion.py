@@ -1,0 +1,199 @@
+"""Quality bars of chapter 2 (diffusion), measured in one normal-mode run.
+
+    python benchmarks/diffusion.py [--only ddpm] [--notebooks] [--quick]
+
+Trains the chapter's models with the notebooks' normal-mode hyperparameters (the RECIPES
+below; keep them in step with the notebooks' hyperparameter cells) and prints each bar with
+the measured value:
+- DDPM on digits: judge FID of 1,000 DDIM-50 samples falls >= 80% from the untrained
+  model's; all 10 classes appear among them, none above 20%;
+- DDIM with 50 steps: judge FID within 10% of all-step DDPM's (500 samples each, same seed),
+  and at least 10 times faster to sample;
+- classifier-free guidance: judge accuracy of the requested labels >= 0.95 at the best of
+  the notebook's guidance scales.
+The inpainting bar (beats the naive fill in masked PSNR) joins BENCHMARKS with its notebook.
+The last column holds the seconds of training (first row of a model) or of the sampling
+that a row compares.
+`--notebooks` also runs every notebook of the chapter in normal mode and checks that each
+finishes within 15 minutes.
+`--quick` shrinks the runs (2 epochs, 64 samples for the FID, 16 for the comparison) only to
+check that the script works end to end: its numbers are not the bars' measurements.
+"""
+
+import argparse
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from course_lib.data import load_digits, make_dataset
+from course_lib.judge import load_judge
+from course_lib.models.diffusion import DiffusionModel
+from course_lib.models.unet import build_unet
+from course_lib.runtime import setup
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The notebooks' normal-mode settings.
+RECIPES = {
+    "ddpm": {  # notebooks/02_diffusion/02_ddpm_and_ddim.ipynb
+        "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
+        "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
+        "learning_rate": 2e-3, "ema_decay": 0.995,
+    },
+    "guidance": {  # notebooks/02_diffusion/03_classifier_free_guidance.ipynb
+        "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
+        "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
+        "learning_rate": 2e-3, "ema_decay": 0.995, "num_classes": 10, "cond_dropout": 0.1,
+        "guidance_scales": (0.0, 1.0, 2.0, 3.0, 5.0), "per_class": 30, "ddim_steps": 50,
+    },
+}
+
+# How many samples the bars are scored on, and the shrunken run of --quick.
+SAMPLES = {"num_samples": 1000, "num_compare": 500}
+QUICK = {"num_epochs": 2, "num_samples": 64, "num_compare": 16}
+
+
+def _diffusion(recipe, steps_per_epoch):
+    keras.utils.set_random_seed(recipe["seed"])
+    size = recipe["image_size"]
+    network = build_unet((size, size, 1), recipe["widths"], attention_at=recipe["attention_at"],
+                         num_classes=recipe.get("num_classes"))
+    model = DiffusionModel(network,
+                           num_timesteps=recipe["num_timesteps"], schedule=recipe["schedule"],
+                           ema_decay=recipe["ema_decay"],
+                           cond_dropout=recipe.get("cond_dropout", 0.1), seed=recipe["seed"])
+    learning_rate = keras.optimizers.schedules.CosineDecay(
+        recipe["learning_rate"], decay_steps=recipe["num_epochs"] * steps_per_epoch)
+    model.compile(keras.optimizers.Adam(learning_rate))
+    return model
+
+
+def _fit(model, dataset, num_epochs):
+    start = time.perf_counter()
+    model.fit(dataset, epochs=num_epochs, verbose=0)
+    return time.perf_counter() - start
+
+
+def _timed_sample(model, num_samples, **kwargs):
+    start = time.perf_counter()
+    samples = model.sample(num_samples, **kwargs)
+    return samples, time.perf_counter() - start
+
+
+def ddpm(judge, rows, quick=False):
+    recipe = {**RECIPES["ddpm"], **({"num_epochs": QUICK["num_epochs"]} if quick else {})}
+    sizes = QUICK if quick else SAMPLES
+    num_samples, num_compare = sizes["num_samples"], sizes["num_compare"]
+    x_train, _ = load_digits(recipe["image_size"], "train")
+    x_test, _ = load_digits(recipe["image_size"], "test")
+    steps_per_epoch = math.ceil(len(x_train) / recipe["batch_size"])
+    model = _diffusion(recipe, steps_per_epoch)
+    ddim50 = {"sampler": "ddim", "num_steps": 50}
+    before = judge.report(model.sample(num_samples, **ddim50, seed=1), x_test)
+    seconds = _fit(model, make_dataset(x_train, batch_size=recipe["batch_size"], seed=0),
+                   recipe["num_epochs"])
+    samples = model.sample(num_samples, **ddim50, seed=1)
+    after = judge.report(samples, x_test)
+    drop = 1 - after["fid"] / before["fid"]
+    rows.append(("DDPM judge FID (DDIM-50): untrained -> trained",
+                 f"{before['fid']:.1f} -> {after['fid']:.1f} ({drop:.0%} lower)", ">= 80% lower",
+                 drop >= 0.8, seconds))
+    histogram = judge.class_histogram(samples)
+    rows.append((f"DDPM class histogram of {num_samples:,} samples",
+                 f"{int(np.sum(histogram > 0))} classes, max {histogram.max():.1%}, "
+                 f"min {histogram.min():.1%}", "10, max <= 20%",
+                 bool(np.all(histogram > 0) and histogram.max() <= 0.2), 0))
+    fast, fast_seconds = _timed_sample(model, num_compare, **ddim50, seed=2)
+    full, full_seconds = _timed_sample(model, num_compare, sampler="ddpm", seed=2)
+    fast_fid = judge.report(fast, x_test)["fid"]
+    full_fid = judge.report(full, x_test)["fid"]
+    sampling_seconds = fast_seconds + full_seconds
+    rows.append((f"FID DDIM-50 vs DDPM-{model.num_timesteps} ({num_compare:,} samples)",
+                 f"{fast_fid:.1f} vs {full_fid:.1f} ({fast_fid / full_fid - 1:+.0%})",
+                 "<= DDPM + 10%", fast_fid <= 1.1 * full_fid, sampling_seconds))
+    speedup = full_seconds / fast_seconds
+    rows.append((f"sampling time DDIM-50 vs DDPM-{model.num_timesteps}",
+                 f"{fast_seconds:.1f} s vs {full_seconds:.1f} s ({speedup:.1f}x faster)",
+                 ">= 10x faster", speedup >= 10, sampling_seconds))
+
+
+def guidance(judge, rows, quick=False):
+    recipe = {**RECIPES["guidance"], **({"num_epochs": QUICK["num_epochs"], "per_class": 5}
+                                         if quick else {})}
+    x_train, y_train = load_digits(recipe["image_size"], "train")
+    x_test, _ = load_digits(recipe["image_size"], "test")
+    steps_per_epoch = math.ceil(len(x_train) / recipe["batch_size"])
+    model = _diffusion(recipe, steps_per_epoch)
+    seconds = _fit(model, make_dataset(x_train, y_train, batch_size=recipe["batch_size"],
+                                       seed=0), recipe["num_epochs"])
+    requested = np.arange(10 * recipe["per_class"]) % 10
+    accuracy = {}
+    for w in recipe["guidance_scales"]:
+        samples = model.sample(len(requested), num_steps=recipe["ddim_steps"], labels=requested,
+                               guidance_scale=w, seed=3)
+        accuracy[w] = judge.report(samples, x_test, labels=requested)["label_accuracy"]
+    best = max(accuracy, key=accuracy.get)
+    rows.append((f"guided label accuracy at the best scale ({len(requested):,} samples)",
+                 f"{accuracy[best]:.3f} at w = {best:g} ("
+                 + ", ".join(f"w={w:g}: {a:.2f}" for w, a in accuracy.items()) + ")",
+                 ">= 0.95", accuracy[best] >= 0.95, seconds))
+
+
+def notebooks(rows):
+    for path in sorted((ROOT / "notebooks" / "02_diffusion").glob("*.ipynb")):
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "course_lib.cli", "run", str(path),
+                                 "--timeout", "1800", "--out", str(ROOT / ".cache" / "bench")],
+                                capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        rows.append((f"normal-mode run of {path.name}",
+                     "ran" if result.returncode == 0 else "FAILED", "<= 900 s",
+                     result.returncode == 0 and seconds <= 900, seconds))
+
+
+# Inpainting is added here once measured.
+BENCHMARKS = {"ddpm": ddpm, "guidance": guidance}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help="comma-separated subset of " + ", ".join(BENCHMARKS))
+    parser.add_argument("--notebooks", action="store_true",
+                        help="also run the chapter's notebooks in normal mode")
+    parser.add_argument("--quick", action="store_true",
+                        help="shrunken runs that only check the script works end to end "
+                             "(not the bars' measurements)")
+    args = parser.parse_args()
+    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    if args.quick and args.notebooks:
+        parser.error("--quick only checks that the benchmarks run; drop --notebooks")
+    rt = setup(seed=0)
+    judge = load_judge()
+    rows = []
+    for name in chosen:
+        BENCHMARKS[name](judge, rows, quick=args.quick)
+    if args.notebooks:
+        notebooks(rows)
+    print(rt.summary())
+    print(f"{'measure':<48}{'value':<78}{'bar':<16}{'met':<6}{'secs':>8}")
+    for name, value, bar, met, secs in rows:
+        print(f"{name:<48}{value:<78}{bar:<16}{'yes' if met else 'NO':<6}{secs:>8.0f}")
+    if args.quick:
+        print(f"--quick: {QUICK['num_epochs']} epochs, {QUICK['num_samples']} samples for the "
+              f"FID, {QUICK['num_compare']} for the comparison; these numbers only show that "
+              "the script runs and are not the bars' measurements.")
+        return 0
+    return 0 if all(row[3] for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
