@@ -20,13 +20,11 @@ finishes within 15 minutes.
 check that the script works end to end: its numbers are not the bars' measurements.
 """
 
-import argparse
 import math
-import subprocess
 import sys
 import time
-from pathlib import Path
 
+import bars  # benchmarks/bars.py, next to this script
 import keras
 import numpy as np
 
@@ -35,8 +33,6 @@ from course_lib.judge import load_judge
 from course_lib.models.diffusion import DiffusionModel
 from course_lib.models.unet import build_unet
 from course_lib.runtime import setup
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The notebooks' normal-mode settings.
 RECIPES = {
@@ -144,55 +140,33 @@ def guidance(judge, rows, quick=False):
                  ">= 0.95", accuracy[best] >= 0.95, seconds))
 
 
-def notebooks(rows):
-    for path in sorted((ROOT / "notebooks" / "02_diffusion").glob("*.ipynb")):
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "course_lib.cli", "run", str(path),
-                                 "--timeout", "1800", "--out", str(ROOT / ".cache" / "bench")],
-                                capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        rows.append((f"normal-mode run of {path.name}",
-                     "ran" if result.returncode == 0 else "FAILED", "<= 900 s",
-                     result.returncode == 0 and seconds <= 900, seconds))
-
-
 # Inpainting is added here once measured.
 BENCHMARKS = {"ddpm": ddpm, "guidance": guidance}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help="comma-separated subset of " + ", ".join(BENCHMARKS))
-    parser.add_argument("--notebooks", action="store_true",
-                        help="also run the chapter's notebooks in normal mode")
+    parser = bars.parser_for(__doc__.split("\n\n")[0], BENCHMARKS)
     parser.add_argument("--quick", action="store_true",
                         help="shrunken runs that only check the script works end to end "
                              "(not the bars' measurements)")
     args = parser.parse_args()
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = sorted(set(chosen) - set(BENCHMARKS))
-    if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    names = bars.chosen(parser, args, BENCHMARKS)
     if args.quick and args.notebooks:
         parser.error("--quick only checks that the benchmarks run; drop --notebooks")
     rt = setup(seed=0)
     judge = load_judge()
     rows = []
-    for name in chosen:
+    for name in names:
         BENCHMARKS[name](judge, rows, quick=args.quick)
     if args.notebooks:
-        notebooks(rows)
-    print(rt.summary())
-    print(f"{'measure':<48}{'value':<78}{'bar':<16}{'met':<6}{'secs':>8}")
-    for name, value, bar, met, secs in rows:
-        print(f"{name:<48}{value:<78}{bar:<16}{'yes' if met else 'NO':<6}{secs:>8.0f}")
+        bars.run_notebooks("02_diffusion", rows)
+    status = bars.print_table(rt.summary(), rows)
     if args.quick:
         print(f"--quick: {QUICK['num_epochs']} epochs, {QUICK['num_samples']} samples for the "
               f"FID, {QUICK['num_compare']} for the comparison; these numbers only show that "
               "the script runs and are not the bars' measurements.")
         return 0
-    return 0 if all(row[3] for row in rows) else 1
+    return status
 
 
 if __name__ == "__main__":

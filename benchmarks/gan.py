@@ -15,12 +15,10 @@ the measured value:
 finishes within 15 minutes (this takes up to an hour on a 2-core CPU).
 """
 
-import argparse
-import subprocess
 import sys
 import time
-from pathlib import Path
 
+import bars  # benchmarks/bars.py, next to this script
 import keras
 import numpy as np
 
@@ -35,8 +33,6 @@ from course_lib.models.pix2pix import (
     degrade,
 )
 from course_lib.runtime import setup
-
-ROOT = Path(__file__).resolve().parent.parent
 
 # The notebooks' normal-mode settings.
 RECIPES = {
@@ -142,44 +138,21 @@ def enhancement(judge, rows):
                  seconds))
 
 
-def notebooks(rows):
-    for path in sorted((ROOT / "notebooks" / "01_gan").glob("*.ipynb")):
-        start = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "course_lib.cli", "run", str(path),
-                                 "--timeout", "1800", "--out", str(ROOT / ".cache" / "bench")],
-                                capture_output=True, text=True)
-        seconds = time.perf_counter() - start
-        rows.append((f"normal-mode run of {path.name}",
-                     "ran" if result.returncode == 0 else "FAILED", "<= 900 s",
-                     result.returncode == 0 and seconds <= 900, seconds))
-
-
 BENCHMARKS = {"dcgan": dcgan, "cgan": cgan, "enhancement": enhancement}
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help="comma-separated subset of " + ", ".join(BENCHMARKS))
-    parser.add_argument("--notebooks", action="store_true",
-                        help="also run the chapter's notebooks in normal mode")
+    parser = bars.parser_for(__doc__.split("\n\n")[0], BENCHMARKS)
     args = parser.parse_args()
-    chosen = [name.strip() for name in args.only.split(",") if name.strip()]
-    unknown = sorted(set(chosen) - set(BENCHMARKS))
-    if unknown:
-        parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(BENCHMARKS)}")
+    names = bars.chosen(parser, args, BENCHMARKS)
     rt = setup(seed=0)
     judge = load_judge()
     rows = []
-    for name in chosen:
+    for name in names:
         BENCHMARKS[name](judge, rows)
     if args.notebooks:
-        notebooks(rows)
-    print(rt.summary())
-    print(f"{'measure':<48}{'value':<78}{'bar':<16}{'met':<6}{'train s':>8}")
-    for name, value, bar, met, secs in rows:
-        print(f"{name:<48}{value:<78}{bar:<16}{'yes' if met else 'NO':<6}{secs:>8.0f}")
-    return 0 if all(row[3] for row in rows) else 1
+        bars.run_notebooks("01_gan", rows)
+    return bars.print_table(rt.summary(), rows, seconds_header="train s")
 
 
 if __name__ == "__main__":

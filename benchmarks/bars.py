@@ -1,0 +1,55 @@
+"""What the chapters' quality-bar scripts share (`gan.py`, `diffusion.py`).
+
+Each script appends rows `(measure, value, bar, met, seconds)`; this module parses the
+common options, runs a chapter's notebooks in normal mode, and prints the table.
+"""
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_LIMIT_S = 900  # each notebook, normal mode, on a 2-core CPU
+
+
+def parser_for(description, benchmarks):
+    """An `ArgumentParser` with `--only` (a subset of `benchmarks`) and `--notebooks`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--only", default=",".join(benchmarks),
+                        help="comma-separated subset of " + ", ".join(benchmarks))
+    parser.add_argument("--notebooks", action="store_true",
+                        help="also run the chapter's notebooks in normal mode")
+    return parser
+
+
+def chosen(parser, args, benchmarks):
+    """The benchmark names of `--only`, checked against `benchmarks`."""
+    names = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(benchmarks))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {sorted(benchmarks)}")
+    return names
+
+
+def run_notebooks(chapter, rows):
+    """Runs every notebook of `notebooks/<chapter>` in normal mode, one row each."""
+    for path in sorted((ROOT / "notebooks" / chapter).glob("*.ipynb")):
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "course_lib.cli", "run", str(path),
+                                 "--timeout", "1800", "--out", str(ROOT / ".cache" / "bench")],
+                                capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        rows.append((f"normal-mode run of {path.name}",
+                     "ran" if result.returncode == 0 else "FAILED", f"<= {NOTEBOOK_LIMIT_S} s",
+                     result.returncode == 0 and seconds <= NOTEBOOK_LIMIT_S, seconds))
+
+
+def print_table(summary, rows, seconds_header="secs"):
+    """Prints the runtime summary and one line per row; returns the exit status (1: a miss)."""
+    print(summary)
+    print(f"{'measure':<48}{'value':<78}{'bar':<16}{'met':<6}{seconds_header:>8}")
+    for name, value, bar, met, secs in rows:
+        print(f"{name:<48}{value:<78}{bar:<16}{'yes' if met else 'NO':<6}{secs:>8.0f}")
+    return 0 if all(row[3] for row in rows) else 1
