@@ -248,6 +248,21 @@ class DDPMScheduler:
         return (_gather(self.sqrt_recip_alphas_cumprod, t, x_t) * x_t
                 - _gather(self.sqrt_recipm1_alphas_cumprod, t, x_t) * noise)
 
+    def v_target(self, x0, noise, t):
+        """v = sqrt(abar_t) noise - sqrt(1 - abar_t) x0: the target of v-prediction
+        (Salimans & Ho 2022, "Progressive Distillation for Fast Sampling of Diffusion Models").
+
+        A v error is a noise error divided by sqrt(abar_t), so its squared loss weights the
+        noisy steps (small abar_t) far more than L_simple does.
+        """
+        return (_gather(self.sqrt_alphas_cumprod, t, x0) * noise
+                - _gather(self.sqrt_one_minus_alphas_cumprod, t, x0) * x0)
+
+    def eps_from_v(self, v, x_t, t):
+        """The noise implied by a v prediction: eps = sqrt(abar_t) v + sqrt(1 - abar_t) x_t."""
+        return (_gather(self.sqrt_alphas_cumprod, t, x_t) * v
+                + _gather(self.sqrt_one_minus_alphas_cumprod, t, x_t) * x_t)
+
     def posterior_mean_variance(self, x0, x_t, t):
         """Mean and variance of q(x_{t-1} | x_t, x0) (Ho et al. eq. 6-7).
 
@@ -320,17 +335,46 @@ class DDIMScheduler(DDPMScheduler):
         """A DDIM scheduler with the same schedule as `scheduler` (e.g. a `DDPMScheduler`)."""
         return cls(scheduler.num_timesteps, scheduler.schedule)
 
-    def set_timesteps(self, num_inference_steps):
+    def set_timesteps(self, num_inference_steps, start=None):
         """Evenly spaced timesteps for sampling, descending and ending at 0 (int64 array).
 
         With T = 1000 and 50 steps: 980, 960, ..., 20, 0 (Song et al.'s "linear" spacing).
+        With `start` (SDEdit, which begins from a partly noised image x_start), the steps
+        run from `start` down to 0 instead: np.linspace(start, 0, n) rounded, so that
+        start = 500 and 5 steps give 500, 375, 250, 125, 0.
         """
         if (not isinstance(num_inference_steps, numbers.Integral)
                 or not 1 <= num_inference_steps <= self.num_timesteps):
             raise ValueError(f"num_inference_steps must be an integer from 1 to num_timesteps "
                              f"= {self.num_timesteps}, got {num_inference_steps!r}.")
-        stride = self.num_timesteps // num_inference_steps
-        return (np.arange(num_inference_steps) * stride)[::-1].copy()
+        if start is None:
+            stride = self.num_timesteps // num_inference_steps
+            return (np.arange(num_inference_steps) * stride)[::-1].copy()
+        if not (isinstance(start, numbers.Integral) and 0 <= start < self.num_timesteps):
+            raise ValueError(f"start must be an integer timestep in [0, {self.num_timesteps}),"
+                             f" got {start!r}.")
+        if num_inference_steps > start + 1:
+            raise ValueError(f"{num_inference_steps} steps do not fit between start = {start} "
+                             f"and 0; use at most {start + 1}.")
+        return np.round(np.linspace(start, 0, num_inference_steps)).astype(np.int64)
+
+    def renoise(self, x_s, s, t, noise):
+        """A sample of q(x_t | x_s) for t > s: the forward process from step s on, in one jump,
+
+            x_t = sqrt(abar_t / abar_s) x_s + sqrt(1 - abar_t / abar_s) noise,
+
+        since abar_t / abar_s = alpha_{s+1} ... alpha_t. With s = -1 (abar = 1), x_s is the
+        clean image and this is `add_noise`. RePaint (Lugmayr et al. 2022) uses it to step
+        back up the chain and resample.
+
+        Args:
+            x_s: samples at step s.
+            s, t: timesteps with -1 <= s < t < num_timesteps (ints or (batch,) arrays).
+            noise: standard normal noise of x_s's shape.
+        """
+        ratio = self._alphas_cumprod_at(t, x_s) / self._alphas_cumprod_at(s, x_s)
+        sqrt = np.sqrt if _is_numpy(ratio) else ops.sqrt
+        return sqrt(ratio) * x_s + sqrt(1.0 - ratio) * noise
 
     def _alphas_cumprod_at(self, t, x):
         """abar_t with abar_{-1} = 1, so that t = -1 means "the clean image"."""

@@ -169,6 +169,17 @@ def test_ddpm_step_is_seeded_and_clips_x0_only_when_asked():
     assert not np.allclose(clipped, scheduler.step(wild, 1, x_t, noise=zeros))
 
 
+@pytest.mark.parametrize("t", [0, 300, 999])
+def test_v_prediction_implies_the_true_noise(t):
+    scheduler = DDPMScheduler(1000, "cosine")
+    x0, eps = _images(), _noise()
+    x_t = scheduler.add_noise(x0, eps, t)
+    v = scheduler.v_target(x0, eps, t)
+    np.testing.assert_allclose(scheduler.eps_from_v(v, x_t, t), eps, atol=1e-4)
+    # v is a rotation of (eps, x0) by the angle phi_t with cos phi = sqrt(abar_t).
+    np.testing.assert_allclose(v**2 + x_t**2, eps**2 + x0**2, atol=1e-4)
+
+
 # -- DDIM --------------------------------------------------------------------------------
 
 
@@ -230,6 +241,41 @@ def test_ddim_step_works_on_tensors():
     got = scheduler.step(tf.constant(eps), tf.constant(70), tf.constant(20), tf.constant(x_t))
     np.testing.assert_allclose(ops.convert_to_numpy(got), scheduler.add_noise(x0, eps, 20),
                                atol=1e-4)
+
+
+def test_ddim_timesteps_from_a_start_step_for_sdedit():
+    scheduler = DDIMScheduler(1000)
+    np.testing.assert_array_equal(scheduler.set_timesteps(5, start=500), [500, 375, 250, 125, 0])
+    timesteps = scheduler.set_timesteps(30, start=299)
+    assert len(timesteps) == 30 and timesteps[0] == 299 and timesteps[-1] == 0
+    assert np.all(np.diff(timesteps) < 0)
+    np.testing.assert_array_equal(scheduler.set_timesteps(1, start=0), [0])
+    with pytest.raises(ValueError, match="12 steps do not fit .* use at most 11"):
+        scheduler.set_timesteps(12, start=10)
+    with pytest.raises(ValueError, match="start must be an integer timestep in"):
+        scheduler.set_timesteps(5, start=1000)
+
+
+def test_renoise_from_the_clean_image_is_add_noise():
+    scheduler = DDIMScheduler(100)
+    x0, eps = _images(), _noise()
+    for t in (0, 40, 99):
+        np.testing.assert_allclose(scheduler.renoise(x0, -1, t, eps),
+                                   scheduler.add_noise(x0, eps, t), atol=1e-6)
+
+
+def test_renoise_after_add_noise_has_the_marginal_of_the_later_step():
+    # q(x_t | x_s) after q(x_s | x0) must give q(x_t | x0): mean sqrt(abar_t) x0,
+    # variance 1 - abar_t. Monte Carlo over 200,000 draws per pixel value.
+    scheduler = DDIMScheduler(100, "cosine")
+    rng = np.random.default_rng(0)
+    x0 = np.full((200_000, 1), 0.8)
+    s, t = 30, 70
+    x_s = scheduler.add_noise(x0, rng.standard_normal(x0.shape), s)
+    x_t = scheduler.renoise(x_s, s, t, rng.standard_normal(x0.shape))
+    abar = scheduler.alphas_cumprod[t]
+    assert abs(x_t.mean() - np.sqrt(abar) * 0.8) < 0.01
+    assert abs(x_t.var() - (1 - abar)) < 0.01
 
 
 # -- flow matching -----------------------------------------------------------------------

@@ -51,8 +51,8 @@ from course_lib.schedulers import DDIMScheduler, DDPMScheduler, FlowMatchingSche
 from course_lib.training import loss_to_differentiate, prepare_optimizer
 
 PACKAGE = "course_lib"
-OBJECTIVES = ("eps", "velocity")
-SAMPLERS = {"eps": ("ddim", "ddpm"), "velocity": ("euler",)}
+OBJECTIVES = ("eps", "v", "velocity")
+SAMPLERS = {"eps": ("ddim", "ddpm"), "v": ("ddim", "ddpm"), "velocity": ("euler",)}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -65,7 +65,9 @@ class DiffusionModel(keras.Model):
         num_timesteps: T, the number of noising steps (for the velocity objective, only the
             scale of the network's time input: t in [0, 1] is given to it as t * T).
         schedule: "linear" or "cosine" (see `course_lib.schedulers.beta_schedule`).
-        objective: "eps" (predict the noise: DDPM/DDIM) or "velocity" (flow matching).
+        objective: "eps" (predict the noise: DDPM/DDIM), "v" (predict
+            v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0, Salimans & Ho 2022, then sample
+            with DDPM/DDIM as from the noise it implies) or "velocity" (flow matching).
         ema_decay: d, the decay of the weights' moving average (0: the EMA network is a copy
             of the latest weights).
         cond_dropout: for a conditional network, the probability of training on the null
@@ -86,7 +88,8 @@ class DiffusionModel(keras.Model):
         super().__init__(**kwargs)
         if objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {objective!r}: use 'eps' (noise prediction, "
-                             "DDPM/DDIM) or 'velocity' (flow matching).")
+                             "DDPM/DDIM), 'v' (v-prediction, DDPM/DDIM) or 'velocity' (flow "
+                             "matching).")
         if not 0.0 <= ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1], got {ema_decay}.")
         if not 0.0 <= cond_dropout < 1.0:
@@ -101,7 +104,7 @@ class DiffusionModel(keras.Model):
         self.conditional = len(network.inputs) == 3
         self.num_classes = self._find_num_classes(num_classes) if self.conditional else None
         self.image_shape = tuple(network.inputs[0].shape[1:])
-        if objective == "eps":
+        if objective in ("eps", "v"):
             self.scheduler = DDPMScheduler(self.num_timesteps, schedule)
             self.ddim_scheduler = DDIMScheduler.from_scheduler(self.scheduler)
         else:
@@ -168,10 +171,10 @@ class DiffusionModel(keras.Model):
         x0 = ops.cast(x0, "float32")
         batch_size = ops.shape(x0)[0]
         noise = keras.random.normal(ops.shape(x0), seed=self.seed_generator)
-        if self.objective == "eps":
+        if self.objective in ("eps", "v"):
             t = keras.random.randint((batch_size,), 0, self.num_timesteps,
                                      seed=self.seed_generator)
-            target = noise
+            target = noise if self.objective == "eps" else self.scheduler.v_target(x0, noise, t)
         else:
             t = keras.random.uniform((batch_size,), seed=self.seed_generator)
             target = self.scheduler.velocity_target(x0, noise)
@@ -227,7 +230,13 @@ class DiffusionModel(keras.Model):
         return lambda inputs: ops.convert_to_numpy(self._forward_functions[key](inputs))
 
     def _predict(self, network, x, t, labels, guidance_scale):
-        """The network's output at (x, t), guided when labels are given and w != 1."""
+        """What a sampler steps with at (x, t): the network's output (the noise, or the flow's
+        velocity), guided when labels are given and w != 1. For objective "v", the noise
+        that the predicted v implies, so that the DDPM and DDIM steps apply unchanged."""
+        output = self._guided_output(network, x, t, labels, guidance_scale)
+        return self.scheduler.eps_from_v(output, x, t) if self.objective == "v" else output
+
+    def _guided_output(self, network, x, t, labels, guidance_scale):
         n, forward = len(x), self._forward(network)
         time = np.full((n,), ops.convert_to_numpy(self._time_input(t)), np.float32)
         if not self.conditional:
@@ -283,14 +292,7 @@ class DiffusionModel(keras.Model):
         """
         sampler = sampler or SAMPLERS[self.objective][0]
         plan = self._sampling_plan(sampler, num_steps)
-        if labels is not None:
-            if not self.conditional:
-                raise ValueError("This DiffusionModel's network takes no labels: "
-                                 "pass labels=None.")
-            labels = np.broadcast_to(np.asarray(labels, np.int32), (num_samples,))
-            if labels.min() < 0 or labels.max() > self.num_classes:
-                raise ValueError(f"labels must be in 0..{self.num_classes} "
-                                 f"({self.num_classes} is the null label).")
+        labels = self._check_labels(labels, num_samples)
         network = self.ema_network if use_ema else self.network
         generator = keras.random.SeedGenerator(seed)
         x_start = ops.convert_to_numpy(
@@ -317,6 +319,147 @@ class DiffusionModel(keras.Model):
         if return_trajectory:
             return images, np.concatenate(trajectories, axis=1).astype(np.float32)
         return images
+
+    def _check_labels(self, labels, num_samples):
+        """labels as an int32 array (num_samples,), or None; a clear error if they cannot be."""
+        if labels is None:
+            return None
+        if not self.conditional:
+            raise ValueError("This DiffusionModel's network takes no labels: pass labels=None.")
+        labels = np.broadcast_to(np.asarray(labels, np.int32), (num_samples,))
+        if labels.min() < 0 or labels.max() > self.num_classes:
+            raise ValueError(f"labels must be in 0..{self.num_classes} "
+                             f"({self.num_classes} is the null label).")
+        return labels
+
+    def _check_images(self, images, name="images"):
+        images = np.asarray(images, np.float32)
+        if images.ndim != 4 or images.shape[1:] != self.image_shape:
+            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.image_shape))})"
+                             f" like the training images, got {images.shape}.")
+        return images
+
+    def _ddim_loop(self, x, timesteps, network, labels, guidance_scale, eta, generator,
+                   known=None, mask=None, resample=1):
+        """DDIM steps through `timesteps` (descending, then -1), optionally RePaint-style."""
+        scheduler = self.ddim_scheduler
+        steps = list(zip(timesteps, [*timesteps[1:], -1]))
+        for t, t_prev in steps:
+            for round_ in range(resample):
+                output = self._predict(network, x, t, labels, guidance_scale)
+                x_prev = scheduler.step(output, t, t_prev, x, eta=eta, seed=generator)
+                if known is not None:
+                    # The visible pixels: the real image, noised to the same step.
+                    noise = ops.convert_to_numpy(keras.random.normal(x.shape, seed=generator))
+                    seen = known if t_prev < 0 else scheduler.renoise(known, -1, t_prev, noise)
+                    x_prev = mask * seen + (1.0 - mask) * x_prev
+                if round_ < resample - 1 and t_prev >= 0:
+                    # RePaint's resampling: back up to step t, and take the step again.
+                    noise = ops.convert_to_numpy(keras.random.normal(x.shape, seed=generator))
+                    x = scheduler.renoise(x_prev, t_prev, t, noise)
+                else:
+                    x = x_prev
+        return x
+
+    def _batched(self, function, arrays, batch_size):
+        """Concatenates function(*batch) over batches of the arrays (None stays None)."""
+        size = len(arrays[0])
+        return np.concatenate([
+            function(*(None if a is None else a[start:start + batch_size] for a in arrays))
+            for start in range(0, size, batch_size)]).astype(np.float32)
+
+    def _require_eps(self, what):
+        if self.objective == "velocity":
+            raise ValueError(f"{what} runs DDIM steps and needs objective='eps' or 'v'; this model "
+                             f"has objective={self.objective!r}.")
+
+    def inpaint(self, images, mask, num_steps=50, resample=5, eta=1.0, labels=None,
+                guidance_scale=1.0, seed=0, use_ema=True, batch_size=256):
+        """Fills the missing pixels (mask == 0) of `images`: RePaint (Lugmayr et al. 2022).
+
+        Sampling runs DDIM steps from pure noise, but after each step x_t -> x_t' the visible
+        pixels are replaced by the real image noised to the same step:
+
+            x_t' <- m * (sqrt(abar_t') x0 + sqrt(1 - abar_t') z) + (1 - m) * x_t'.
+
+        The model only generates the hole, and sees the real surroundings at the right noise
+        level. Replacement alone (`resample=1`, the imputation of Song et al. 2021, "Score-Based
+        Generative Modeling through Stochastic Differential Equations") fits the two parts
+        badly: the model's step was computed from the old visible pixels, not the new ones.
+        RePaint harmonises them by resampling: after combining, it noises x_t' back to x_t
+        (`DDIMScheduler.renoise`) and takes the step again, `resample` times in all per step
+        (RePaint's jump length of one step).
+
+        Args:
+            images: (N, H, W, C) in [-1, 1]; only the visible pixels are used.
+            mask: the same shape (or broadcastable), 1 = visible, 0 = missing.
+            num_steps: DDIM steps; the network runs num_steps * resample times per image.
+            resample: steps taken at each noise level (1: plain replacement).
+            eta: DDIM's noise (1, the default: DDPM-like random steps, as RePaint uses).
+            labels, guidance_scale: for a conditional model, as in `sample`.
+            seed, use_ema, batch_size: as in `sample`.
+
+        Returns:
+            float32 NumPy (N, H, W, C): the visible pixels exactly those of `images`, the
+            missing ones generated.
+        """
+        self._require_eps("inpaint")
+        images = self._check_images(images)
+        mask = np.broadcast_to(np.asarray(mask, np.float32), images.shape)
+        if not np.isin(mask, (0.0, 1.0)).all():
+            raise ValueError("mask must hold only 0 (missing) and 1 (visible).")
+        if int(resample) != resample or resample < 1:
+            raise ValueError(f"resample must be a positive integer, got {resample!r}.")
+        labels = self._check_labels(labels, len(images))
+        network = self.ema_network if use_ema else self.network
+        generator = keras.random.SeedGenerator(seed)
+        timesteps = self.ddim_scheduler.set_timesteps(num_steps)
+
+        def fill(known, visible, y):
+            x = ops.convert_to_numpy(keras.random.normal(known.shape, seed=generator))
+            x = self._ddim_loop(x, timesteps, network, y, guidance_scale, eta, generator,
+                                known=known, mask=visible, resample=int(resample))
+            return visible * known + (1.0 - visible) * np.clip(x, -1.0, 1.0)
+
+        return self._batched(fill, (images, mask, labels), batch_size)
+
+    def edit(self, images, strength=0.5, num_steps=25, eta=0.0, labels=None,
+             guidance_scale=1.0, seed=0, use_ema=True, batch_size=256):
+        """SDEdit (Meng et al. 2022): noise the images part of the way, then denoise them.
+
+        x_t0 = sqrt(abar_t0) x + sqrt(1 - abar_t0) z with t0 = strength * (T - 1), then DDIM
+        from t0 to 0. The noise washes out the details of the input but keeps its coarse
+        layout, and the model redraws the details as it would for its own samples: a rough
+        sketch becomes a plausible image. Low strength keeps the input (faithful), high
+        strength ignores it (realistic, but unrelated); strength 1 is plain sampling.
+
+        Args:
+            images: (N, H, W, C) in [-1, 1]: the guides (sketches, photos to change).
+            strength: t0 / (T - 1), in (0, 1].
+            num_steps: DDIM steps from t0 to 0 (at most t0 + 1).
+            eta, labels, guidance_scale, seed, use_ema, batch_size: as in `sample`; with
+                labels, the model redraws the input as that class.
+
+        Returns:
+            float32 NumPy (N, H, W, C), clipped to [-1, 1].
+        """
+        self._require_eps("edit")
+        images = self._check_images(images)
+        if not 0.0 < strength <= 1.0:
+            raise ValueError(f"strength must be in (0, 1], got {strength!r}.")
+        labels = self._check_labels(labels, len(images))
+        network = self.ema_network if use_ema else self.network
+        generator = keras.random.SeedGenerator(seed)
+        start = int(round(strength * (self.num_timesteps - 1)))
+        timesteps = self.ddim_scheduler.set_timesteps(min(num_steps, start + 1), start=start)
+
+        def redraw(guide, y):
+            noise = ops.convert_to_numpy(keras.random.normal(guide.shape, seed=generator))
+            x = self.scheduler.add_noise(guide, noise, start)
+            x = self._ddim_loop(x, timesteps, network, y, guidance_scale, eta, generator)
+            return np.clip(x, -1.0, 1.0)
+
+        return self._batched(redraw, (images, labels), batch_size)
 
     # -- serialization ----------------------------------------------------------------
     def get_config(self):

@@ -171,6 +171,97 @@ def test_guided_prediction_extrapolates_from_unconditional_to_conditional(condit
                                                                  unconditional_eps), atol=1e-5)
 
 
+# -- editing: inpainting and SDEdit ------------------------------------------------------
+
+
+class _OracleNoise(keras.layers.Layer):
+    """The exact noise prediction of a data set holding one image, `target`:
+    eps(x_t, t) = (x_t - sqrt(abar_t) target) / sqrt(1 - abar_t)."""
+
+    def __init__(self, target, alphas_cumprod, predicts="eps", **kwargs):
+        super().__init__(**kwargs)
+        self.predicts = predicts
+        self.target = np.asarray(target, "float32")
+        self.alphas_cumprod = np.asarray(alphas_cumprod, "float32")
+
+    def call(self, x_t, t):
+        abar = ops.take(ops.convert_to_tensor(self.alphas_cumprod), ops.cast(t, "int32"))
+        abar = ops.reshape(abar, (-1, 1, 1, 1))
+        eps = (x_t - ops.sqrt(abar) * self.target) / ops.sqrt(1.0 - abar)
+        if self.predicts == "v":  # v = sqrt(abar) eps - sqrt(1 - abar) x0
+            return ops.sqrt(abar) * eps - ops.sqrt(1.0 - abar) * self.target
+        return eps
+
+    def get_config(self):
+        return {**super().get_config(), "target": self.target.tolist(),
+                "alphas_cumprod": self.alphas_cumprod.tolist(), "predicts": self.predicts}
+
+
+def _oracle_model(target, objective="eps"):
+    """A DiffusionModel whose network knows the one image of its 'data set'."""
+    from course_lib.schedulers import DDPMScheduler
+
+    x_t, t = keras.Input(SHAPE), keras.Input(())
+    output = _OracleNoise(target, DDPMScheduler(NUM_TIMESTEPS).alphas_cumprod,
+                          predicts=objective)(x_t, t)
+    return DiffusionModel(keras.Model([x_t, t], output), num_timesteps=NUM_TIMESTEPS,
+                          objective=objective)
+
+
+def test_v_prediction_samples_through_the_noise_it_implies():
+    target = _images(1)[0]
+    model = _oracle_model(target, objective="v")
+    for sampler in ("ddim", "ddpm"):
+        np.testing.assert_allclose(model.sample(2, sampler=sampler, num_steps=None, seed=0),
+                                   np.stack([target] * 2), atol=1e-3)
+    # Training regresses v: a tiny network learns the prototypes' v.
+    tiny, images = _tiny(objective="v"), _images(256)
+    loss_before = _evaluate(tiny, images)
+    tiny.fit(_images(), batch_size=32, epochs=25, verbose=0)
+    assert _evaluate(tiny, images) < 0.7 * loss_before
+
+
+@pytest.mark.parametrize("resample", [1, 3])
+def test_inpainting_with_an_oracle_restores_the_hidden_pixels(resample):
+    target = _images(1)[0]
+    model = _oracle_model(target)
+    # The visible half is the target's; the hidden half starts as something else.
+    mask = np.zeros((2, *SHAPE), "float32")
+    mask[:, :, :4] = 1.0
+    images = np.where(mask > 0, target, -target)
+    filled = model.inpaint(images, mask, num_steps=10, resample=resample, seed=0)
+    np.testing.assert_array_equal(filled[mask > 0], images[mask > 0])  # kept exactly
+    np.testing.assert_allclose(filled, np.broadcast_to(target, filled.shape), atol=1e-3)
+
+
+def test_sdedit_with_an_oracle_lands_on_its_image_and_keeps_inputs_at_low_strength():
+    target = _images(1)[0]
+    model = _oracle_model(target)
+    guide = np.stack([-target, 0 * target])
+    np.testing.assert_allclose(model.edit(guide, strength=0.6, num_steps=6), np.stack([target] * 2),
+                               atol=1e-3)
+    # A trained model at a small strength: the output stays close to the input.
+    trained_model, guide = _tiny(), _images(4)
+    close = trained_model.edit(guide, strength=0.05, num_steps=3)
+    far = trained_model.edit(guide, strength=1.0, num_steps=3)
+    assert np.abs(close - guide).mean() < 0.5 * np.abs(far - guide).mean()
+
+
+def test_editing_rejects_bad_inputs_clearly(trained):
+    model, images = trained[0], _images(2)
+    with pytest.raises(ValueError, match="mask must hold only 0"):
+        model.inpaint(images, np.full(images.shape, 0.5))
+    with pytest.raises(ValueError, match=r"images must have shape \(N, 8, 8, 1\)"):
+        model.inpaint(images[..., 0], np.ones(images.shape))
+    with pytest.raises(ValueError, match="resample must be a positive integer"):
+        model.inpaint(images, np.ones(images.shape), resample=0)
+    with pytest.raises(ValueError, match=r"strength must be in \(0, 1\]"):
+        model.edit(images, strength=0.0)
+    velocity = _tiny(objective="velocity")
+    with pytest.raises(ValueError, match="needs objective='eps'"):
+        velocity.edit(images)
+
+
 # -- saving and resuming -----------------------------------------------------------------
 
 

@@ -68,6 +68,26 @@ def test_conditional_output_depends_on_the_label():
     assert network.get_layer("label_embedding").input_dim == 4  # 3 labels + the null label
 
 
+@pytest.mark.parametrize("label_channels", [True, False])
+@pytest.mark.parametrize("scale_shift", [True, False])
+def test_label_channels_and_scale_shift_variants(label_channels, scale_shift):
+    keras.utils.set_random_seed(0)
+    network = build_unet(SHAPE, WIDTHS, num_classes=3, num_heads=2,
+                         label_channels=label_channels, scale_shift=scale_shift)
+    # The stem sees the image, plus one channel per label when the label is an input map.
+    assert network.get_layer("stem").kernel.shape[2] == 1 + 3 * label_channels
+    width = WIDTHS[0]
+    embedding = network.get_layer("down0_res0_embedding")
+    assert embedding.kernel.shape[-1] == (2 * width if scale_shift else width)
+    if label_channels:  # one-hot maps, all zero for the null label, never trained
+        one_hot = network.get_layer("label_one_hot")
+        np.testing.assert_array_equal(one_hot.get_weights()[0], np.eye(4, 3))
+        assert not one_hot.trainable_weights
+    x_t, t = _inputs(2)
+    output = ops.convert_to_numpy(network([x_t, t, np.array([0, 3])]))
+    assert output.shape == x_t.shape
+
+
 def test_default_size_attention_and_mixed_precision_output():
     network = build_unet((16, 16, 1), (32, 64, 128))
     assert 500_000 <= network.count_params() <= 1_500_000
