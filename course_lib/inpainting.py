@@ -1,9 +1,10 @@
-"""Image restoration (inpainting): masks, a naive fill, VAE latent search, masked PSNR.
+"""Image restoration (inpainting): masks, a naive fill, VAE latent search, masked PSNR/SSIM.
 
-Taught in notebooks/03_vae/04_restoration.ipynb. A mask has the images' shape and holds
-1 where a pixel is visible and 0 where it is missing. Inpainting with a trained VAE
-(decoder D, prior p(z) = N(0, I)) searches for the latent code that explains the visible
-pixels,
+Taught in notebooks/03_vae/04_restoration.ipynb; the diffusion model's inpainting
+(`DiffusionModel.inpaint`, RePaint) in notebooks/02_diffusion/04_editing.ipynb. A mask has
+the images' shape and holds 1 where a pixel is visible and 0 where it is missing.
+Inpainting with a trained VAE (decoder D, prior p(z) = N(0, I)) searches for the latent
+code that explains the visible pixels,
 
     z* = argmin_z || m * (x - D(z)) ||^2 + prior_weight * || z ||^2,
 
@@ -26,6 +27,8 @@ Example:
 import keras
 import numpy as np
 import tensorflow as tf
+
+from course_lib import metrics
 
 
 def _pixel_mask(shape, missing):
@@ -167,3 +170,29 @@ def masked_psnr(x, y, mask, value_range=(-1, 1)):
     with np.errstate(divide="ignore", invalid="ignore"):
         mse = (missing * (x - y) ** 2).sum(axis=(1, 2, 3)) / count
         return 10.0 * np.log10((value_range[1] - value_range[0]) ** 2 / mse)
+
+
+def masked_ssim(x, y, mask, value_range=(-1, 1), sigma=0.8):
+    """SSIM of each image of `y` against `x`, over the missing pixels (mask == 0) only.
+
+    The local SSIM values (`metrics.ssim(..., return_map=True)`) are averaged over the
+    windows centred on a missing pixel. Those windows also see the visible pixels around
+    the hole, which an inpainting keeps: they measure how well the fill fits its
+    surroundings, as well as how close it is to the truth. Windows near the border do not
+    fit in the image ('valid' SSIM), so a hole pixel closer than k // 2 to the border is the
+    centre of no window; its neighbours' windows still cover it. `sigma` = 0.8 gives a 7 x 7 window,
+    which suits 16 x 16 digits (the default 11 x 11 window of `metrics.ssim` leaves only
+    6 x 6 centres).
+
+    Returns:
+        NumPy float64 array (N,); nan for an image whose hole holds no window centre.
+    """
+    maps = metrics.ssim(x, y, value_range=value_range, sigma=sigma, return_map=True)
+    maps = maps.reshape((-1, *maps.shape[-2:]))  # (N, h, w)
+    missing = 1.0 - np.asarray(mask, np.float64).reshape((len(maps), *np.shape(mask)[-3:]))
+    missing = missing.min(axis=-1)  # a pixel is missing when all its channels are
+    radius_h = (missing.shape[1] - maps.shape[1]) // 2
+    radius_w = (missing.shape[2] - maps.shape[2]) // 2
+    centres = missing[:, radius_h:radius_h + maps.shape[1], radius_w:radius_w + maps.shape[2]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (maps * centres).sum(axis=(1, 2)) / centres.sum(axis=(1, 2))

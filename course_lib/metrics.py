@@ -91,7 +91,7 @@ def _gaussian_window(sigma):
     return tf.constant(window[:, :, None, None], tf.float64)
 
 
-def ssim(x, y, value_range=(-1, 1), sigma=1.5):
+def ssim(x, y, value_range=(-1, 1), sigma=1.5, return_map=False):
     """Structural similarity (Wang et al. 2004) of each image of `x` against the one in `y`.
 
     Images are first mapped from `value_range` to [0, 1], then, per channel,
@@ -123,9 +123,13 @@ def ssim(x, y, value_range=(-1, 1), sigma=1.5):
         y: images of the same shape as `x`.
         value_range: (low, high) of the pixel values.
         sigma: standard deviation of the Gaussian window, in pixels.
+        return_map: return the local SSIM values instead of their mean: (N, H - k + 1,
+            W - k + 1) for a k x k window, averaged over channels; entry (i, j) belongs to the
+            window centred on pixel (i + r, j + r), r = k // 2.
 
     Returns:
-        NumPy float64 array of shape (N,), or a Python float for a single image.
+        NumPy float64 array of shape (N,), or a Python float for a single image (with
+        `return_map`, the maps).
 
     Raises:
         ValueError: if an image is smaller than the window (e.g. 8 x 8 digits with the
@@ -166,6 +170,9 @@ def ssim(x, y, value_range=(-1, 1), sigma=1.5):
     luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
     structure = (2 * cov_xy + c2) / (var_x + var_y + c2)
     ssim_map = luminance * structure  # (N, C, h, w)
+    if return_map:
+        maps = tf.reduce_mean(ssim_map, axis=1).numpy()
+        return maps[0] if single else maps
     return _per_image(tf.reduce_mean(ssim_map, axis=[1, 2, 3]).numpy(), single)
 
 

@@ -1,10 +1,10 @@
-"""course_lib.inpainting: masks, naive fill, latent-search fill, masked PSNR (tiny shapes)."""
+"""course_lib.inpainting: masks, naive fill, latent-search fill, masked PSNR and SSIM."""
 
 import keras
 import numpy as np
 import pytest
 
-from course_lib import inpainting
+from course_lib import inpainting, metrics
 from course_lib.models.vae import VAE, build_decoder, build_encoder
 
 SHAPE = (6, 8, 8, 1)
@@ -58,6 +58,23 @@ def test_masked_psnr_matches_numpy_and_ignores_visible_pixels():
     assert np.allclose(inpainting.masked_psnr(x, y, mask), expected)
     same_hole = mask * y + (1 - mask) * x  # differs from x only where visible
     assert np.all(np.isinf(inpainting.masked_psnr(x, same_hole, mask)))
+
+
+def test_masked_ssim_averages_the_local_map_over_the_hole_only():
+    shape = (3, 16, 16, 1)
+    x = _images(0, shape)
+    mask = inpainting.block_mask(shape, size=8, seed=1)
+    np.testing.assert_allclose(inpainting.masked_ssim(x, x, mask), 1.0, atol=1e-9)
+    # Filling the hole with noise lowers it (an inpainting keeps the visible pixels).
+    noise = _images(5, shape)
+    assert np.all(inpainting.masked_ssim(x, mask * x + (1 - mask) * noise, mask) < 0.5)
+    # By hand: the mean of the 7x7-window map at the centres inside the hole (radius 3).
+    maps = metrics.ssim(x, noise, sigma=0.8, return_map=True)
+    assert maps.shape == (3, 10, 10)
+    centres = 1 - mask[:, 3:13, 3:13, 0]
+    expected = (maps * centres).sum(axis=(1, 2)) / centres.sum(axis=(1, 2))
+    np.testing.assert_allclose(inpainting.masked_ssim(x, noise, mask), expected)
+    np.testing.assert_allclose(maps.mean(axis=(1, 2)), metrics.ssim(x, noise, sigma=0.8))
 
 
 @pytest.fixture(scope="module")
