@@ -8,10 +8,11 @@ the measured value:
 - DDPM on digits: judge FID of 1,000 DDIM-50 samples falls >= 80% from the untrained
   model's; all 10 classes appear among them, none above 20%;
 - DDIM with 50 steps: judge FID within 10% of all-step DDPM's (500 samples each, same seed),
-  and at least 10 times faster to sample;
+  with eta = 0 and with eta = 1 (a row each), and at least 10 times faster to sample;
 - classifier-free guidance: judge accuracy of the requested labels >= 0.95 at the best of
   the notebook's guidance scales.
-The inpainting bar (beats the naive fill in masked PSNR) joins BENCHMARKS with its notebook.
+- inpainting (RePaint): masked PSNR above the better naive fill (mean or diffuse) on
+  200 test digits with an 8x8 hole each.
 The last column holds the seconds of training (first row of a model) or of the sampling
 that a row compares.
 `--notebooks` also runs every notebook of the chapter in normal mode and checks that each
@@ -28,6 +29,7 @@ import bars  # benchmarks/bars.py, next to this script
 import keras
 import numpy as np
 
+from course_lib import inpainting
 from course_lib.data import load_digits, make_dataset
 from course_lib.judge import load_judge
 from course_lib.models.diffusion import DiffusionModel
@@ -45,7 +47,14 @@ RECIPES = {
         "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
         "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
         "learning_rate": 2e-3, "ema_decay": 0.995, "num_classes": 10, "cond_dropout": 0.1,
-        "guidance_scales": (0.0, 1.0, 2.0, 3.0, 5.0), "per_class": 30, "ddim_steps": 50,
+        "objective": "v", "guidance_scales": (0.0, 1.0, 2.0, 3.0, 5.0), "per_class": 30,
+        "ddim_steps": 50,
+    },
+    "editing": {  # notebooks/02_diffusion/04_editing.ipynb (the model: the ddpm recipe)
+        "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
+        "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
+        "learning_rate": 2e-3, "ema_decay": 0.995, "num_steps": 50, "resample": 5,
+        "hole": 8, "num_eval": 200,
     },
 }
 
@@ -61,6 +70,7 @@ def _diffusion(recipe, steps_per_epoch):
                          num_classes=recipe.get("num_classes"))
     model = DiffusionModel(network,
                            num_timesteps=recipe["num_timesteps"], schedule=recipe["schedule"],
+                           objective=recipe.get("objective", "eps"),
                            ema_decay=recipe["ema_decay"],
                            cond_dropout=recipe.get("cond_dropout", 0.1), seed=recipe["seed"])
     learning_rate = keras.optimizers.schedules.CosineDecay(
@@ -104,18 +114,19 @@ def ddpm(judge, rows, quick=False):
                  f"{int(np.sum(histogram > 0))} classes, max {histogram.max():.1%}, "
                  f"min {histogram.min():.1%}", "10, max <= 20%",
                  bool(np.all(histogram > 0) and histogram.max() <= 0.2), 0))
-    fast, fast_seconds = _timed_sample(model, num_compare, **ddim50, seed=2)
     full, full_seconds = _timed_sample(model, num_compare, sampler="ddpm", seed=2)
-    fast_fid = judge.report(fast, x_test)["fid"]
     full_fid = judge.report(full, x_test)["fid"]
-    sampling_seconds = fast_seconds + full_seconds
-    rows.append((f"FID DDIM-50 vs DDPM-{model.num_timesteps} ({num_compare:,} samples)",
-                 f"{fast_fid:.1f} vs {full_fid:.1f} ({fast_fid / full_fid - 1:+.0%})",
-                 "<= DDPM + 10%", fast_fid <= 1.1 * full_fid, sampling_seconds))
+    for eta in (0.0, 1.0):  # deterministic DDIM, and DDIM with DDPM's noise (Song et al.)
+        fast, fast_seconds = _timed_sample(model, num_compare, **ddim50, eta=eta, seed=2)
+        fast_fid = judge.report(fast, x_test)["fid"]
+        rows.append((f"FID DDIM-50 (eta {eta:g}) vs DDPM-{model.num_timesteps} "
+                     f"({num_compare:,} samples)",
+                     f"{fast_fid:.1f} vs {full_fid:.1f} ({fast_fid / full_fid - 1:+.0%})",
+                     "<= DDPM + 10%", fast_fid <= 1.1 * full_fid, fast_seconds + full_seconds))
     speedup = full_seconds / fast_seconds
     rows.append((f"sampling time DDIM-50 vs DDPM-{model.num_timesteps}",
                  f"{fast_seconds:.1f} s vs {full_seconds:.1f} s ({speedup:.1f}x faster)",
-                 ">= 10x faster", speedup >= 10, sampling_seconds))
+                 ">= 10x faster", speedup >= 10, fast_seconds + full_seconds))
 
 
 def guidance(judge, rows, quick=False):
@@ -140,8 +151,34 @@ def guidance(judge, rows, quick=False):
                  ">= 0.95", accuracy[best] >= 0.95, seconds))
 
 
-# Inpainting is added here once measured.
-BENCHMARKS = {"ddpm": ddpm, "guidance": guidance}
+def editing(judge, rows, quick=False):
+    recipe = {**RECIPES["editing"], **({"num_epochs": QUICK["num_epochs"], "num_eval": 32,
+                                        "num_steps": 10} if quick else {})}
+    x_train, _ = load_digits(recipe["image_size"], "train")
+    x_test, y_test = load_digits(recipe["image_size"], "test")
+    steps_per_epoch = math.ceil(len(x_train) / recipe["batch_size"])
+    model = _diffusion(recipe, steps_per_epoch)
+    seconds = _fit(model, make_dataset(x_train, batch_size=recipe["batch_size"], seed=0),
+                   recipe["num_epochs"])
+    images = x_test[:recipe["num_eval"]]
+    mask = inpainting.block_mask(images.shape, recipe["hole"], seed=1)
+    naive = {method: inpainting.masked_psnr(images, inpainting.naive_fill(images, mask, method),
+                                            mask).mean() for method in ("mean", "diffuse")}
+    start = time.perf_counter()
+    filled = model.inpaint(images, mask, recipe["num_steps"], resample=recipe["resample"], seed=0)
+    inpaint_seconds = time.perf_counter() - start
+    psnr = inpainting.masked_psnr(images, filled, mask).mean()
+    best = max(naive, key=naive.get)
+    rows.append((f"masked PSNR, RePaint x{recipe['resample']} vs naive fill "
+                 f"({len(images)} digits, {recipe['hole']}x{recipe['hole']} holes)",
+                 f"{psnr:.2f} vs {naive[best]:.2f} dB ({best} fill)", "> naive fill",
+                 psnr > naive[best], seconds))
+    accuracy = judge.accuracy(filled, y_test[:recipe["num_eval"]])
+    rows.append(("judge accuracy of the inpainted digits", f"{accuracy:.3f}", "(reported)",
+                 True, inpaint_seconds))
+
+
+BENCHMARKS = {"ddpm": ddpm, "guidance": guidance, "editing": editing}
 
 
 def main():
