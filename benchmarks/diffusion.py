@@ -50,10 +50,11 @@ RECIPES = {
         "objective": "v", "guidance_scales": (0.0, 1.0, 2.0, 3.0, 5.0), "per_class": 30,
         "ddim_steps": 50,
     },
-    "editing": {  # notebooks/02_diffusion/04_editing.ipynb (the model: the ddpm recipe)
+    "editing": {  # notebooks/02_diffusion/04_editing.ipynb (the ddpm recipe, v-prediction)
         "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
         "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
-        "learning_rate": 2e-3, "ema_decay": 0.995, "num_steps": 50, "resample": 5,
+        "learning_rate": 2e-3, "ema_decay": 0.995, "objective": "v", "num_steps": 50,
+        "resample": 5,
         "hole": 8, "num_eval": 200,
     },
 }
