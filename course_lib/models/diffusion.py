@@ -332,10 +332,10 @@ class DiffusionModel(keras.Model):
                              f"({self.num_classes} is the null label).")
         return labels
 
-    def _check_images(self, images, name="images"):
+    def _check_images(self, images):
         images = np.asarray(images, np.float32)
         if images.ndim != 4 or images.shape[1:] != self.image_shape:
-            raise ValueError(f"{name} must have shape (N, {', '.join(map(str, self.image_shape))})"
+            raise ValueError(f"images must have shape (N, {', '.join(map(str, self.image_shape))})"
                              f" like the training images, got {images.shape}.")
         return images
 
@@ -368,7 +368,7 @@ class DiffusionModel(keras.Model):
             function(*(None if a is None else a[start:start + batch_size] for a in arrays))
             for start in range(0, size, batch_size)]).astype(np.float32)
 
-    def _require_eps(self, what):
+    def _require_ddim(self, what):
         if self.objective == "velocity":
             raise ValueError(f"{what} runs DDIM steps and needs objective='eps' or 'v'; this model "
                              f"has objective={self.objective!r}.")
@@ -403,7 +403,7 @@ class DiffusionModel(keras.Model):
             float32 NumPy (N, H, W, C): the visible pixels exactly those of `images`, the
             missing ones generated.
         """
-        self._require_eps("inpaint")
+        self._require_ddim("inpaint")
         images = self._check_images(images)
         mask = np.broadcast_to(np.asarray(mask, np.float32), images.shape)
         if not np.isin(mask, (0.0, 1.0)).all():
@@ -443,7 +443,7 @@ class DiffusionModel(keras.Model):
         Returns:
             float32 NumPy (N, H, W, C), clipped to [-1, 1].
         """
-        self._require_eps("edit")
+        self._require_ddim("edit")
         images = self._check_images(images)
         if not 0.0 < strength <= 1.0:
             raise ValueError(f"strength must be in (0, 1], got {strength!r}.")

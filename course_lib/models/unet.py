@@ -20,8 +20,9 @@ For classifier-free guidance (Ho & Salimans 2022), `num_classes` adds a label in
 network sees it twice: as one-hot input channels stacked onto x_t (all zero for the null
 label), so the first convolution has it at every pixel, and as a learned embedding added to
 the time embedding, so every residual block has it too. The extra label `num_classes` means
-"no label", so one network is both conditional and unconditional. (With the embedding
-alone, a 30-epoch run on the digits barely learned its label; the input channels fix that.)
+"no label", so one network is both conditional and unconditional. (On the digits, a short
+run with the embedding alone barely learned its label; the input channels together with
+v-prediction, `DiffusionModel(objective="v")`, learned it: see notebook 3.)
 
 Example:
 
