@@ -60,8 +60,12 @@ def pix2pix_generator_loss(fake_logits, target, restored, l1_weight=100.0):
     Returns:
         a float32 scalar.
     """
-    l1 = ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(restored, "float32")))
-    return generator_loss(fake_logits) + l1_weight * l1
+    return generator_loss(fake_logits) + l1_weight * l1_distance(target, restored)
+
+
+def l1_distance(target, restored):
+    """Mean absolute difference of two image batches, in float32 (the pix2pix L1 term)."""
+    return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(restored, "float32")))
 
 
 def downsample(images, scale=4, noise_std=0.0, seed=0):
@@ -238,16 +242,12 @@ class Pix2Pix(keras.Model):
                for i in range(0, len(images), batch_size)]
         return np.clip(np.concatenate(out), -1.0, 1.0)
 
-    def _l1(self, target, restored):
-        return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(restored, "float32")))
-
     def train_step(self, data):
         source, target = data
         g_vars = self.generator.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             restored = self.generator(source, training=True)
-            l1 = self._l1(target, restored)
-            g_loss = self.l1_weight * l1
+            l1 = l1_distance(target, restored)
             if self.discriminator is not None:
                 # One call on the real and the fake pairs together: BatchNorm then normalises
                 # both with the same statistics. Two separate calls would normalise each batch
@@ -258,8 +258,10 @@ class Pix2Pix(keras.Model):
                     training=True)
                 real_logits, fake_logits = ops.split(logits, 2)
                 d_loss = discriminator_loss(real_logits, fake_logits)
-                g_gan = generator_loss(fake_logits)
-                g_loss = g_loss + g_gan  # = pix2pix_generator_loss(fake_logits, target, ...)
+                g_loss = pix2pix_generator_loss(fake_logits, target, restored, self.l1_weight)
+                g_gan = g_loss - self.l1_weight * l1  # the adversarial term, for its metric
+            else:
+                g_loss = self.l1_weight * l1
             g_scaled = loss_to_differentiate(g_loss, self.g_optimizer)
             if self.discriminator is not None:
                 d_scaled = loss_to_differentiate(d_loss, self.d_optimizer)
@@ -277,7 +279,7 @@ class Pix2Pix(keras.Model):
 
     def test_step(self, data):
         source, target = data
-        l1 = self._l1(target, self.generator(source, training=False))
+        l1 = l1_distance(target, self.generator(source, training=False))
         self.l1_tracker.update_state(l1)
         return {"l1": self.l1_tracker.result()}
 
