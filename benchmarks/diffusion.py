@@ -37,27 +37,19 @@ from course_lib.models.diffusion import DiffusionModel
 from course_lib.models.unet import build_unet
 from course_lib.runtime import setup
 
-# The notebooks' normal-mode settings.
+# The notebooks' normal-mode settings: notebook 2's recipe, which notebooks 3 and 4 extend.
+DDPM = {  # notebooks/02_diffusion/02_ddpm_and_ddim.ipynb
+    "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
+    "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
+    "learning_rate": 2e-3, "ema_decay": 0.995, "objective": "v",
+}
 RECIPES = {
-    "ddpm": {  # notebooks/02_diffusion/02_ddpm_and_ddim.ipynb
-        "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
-        "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
-        "learning_rate": 2e-3, "ema_decay": 0.995, "objective": "v",
-    },
-    "guidance": {  # notebooks/02_diffusion/03_classifier_free_guidance.ipynb
-        "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
-        "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
-        "learning_rate": 2e-3, "ema_decay": 0.995, "num_classes": 10, "cond_dropout": 0.1,
-        "objective": "v", "guidance_scales": (0.0, 1.0, 2.0, 3.0, 5.0), "per_class": 30,
-        "ddim_steps": 50,
-    },
-    "editing": {  # notebooks/02_diffusion/04_editing.ipynb (the ddpm recipe)
-        "seed": 0, "image_size": 16, "num_timesteps": 1000, "schedule": "linear",
-        "widths": (32, 64, 128), "attention_at": (), "batch_size": 64, "num_epochs": 30,
-        "learning_rate": 2e-3, "ema_decay": 0.995, "objective": "v", "num_steps": 50,
-        "resample": 5,
-        "hole": 8, "num_eval": 200,
-    },
+    "ddpm": DDPM,
+    "guidance": {**DDPM,  # notebooks/02_diffusion/03_classifier_free_guidance.ipynb
+                 "num_classes": 10, "cond_dropout": 0.1, "ddim_steps": 50, "per_class": 30,
+                 "guidance_scales": (0.0, 1.0, 2.0, 3.0, 5.0)},
+    "editing": {**DDPM,  # notebooks/02_diffusion/04_editing.ipynb
+                "num_steps": 50, "resample": 5, "hole": 8, "num_eval": 200},
 }
 
 # How many samples the bars are scored on, and the shrunken run of --quick.
