@@ -53,3 +53,38 @@ def print_table(summary, rows, seconds_header="secs"):
     for name, value, bar, met, secs in rows:
         print(f"{name:<48}{value:<78}{bar:<16}{'yes' if met else 'NO':<6}{secs:>8.0f}")
     return 0 if all(row[3] for row in rows) else 1
+
+
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def write_results(chapter, values, quoted=None, command=None, summary=None):
+    """Merges measured numbers into `benchmarks/results/<chapter>.json`, atomically.
+
+    `values` maps a key to a number in the unit the prose uses (dB, FID points, a
+    fraction...). `quoted` maps a notebook or README path (relative to the repository) to
+    `{key: text}`: the text is the number exactly as that file's markdown writes it, e.g.
+    `{"notebooks/02_diffusion/02_ddpm_and_ddim.ipynb": {"ddpm_fid": "17.7"}}`.
+    `tests/test_benchmark_results.py` checks that each text rounds from its value and
+    appears in that file, so prose cannot drift from what a benchmark measured. A run of a
+    subset (`--only`) replaces only its own keys.
+    """
+    import datetime
+    import json
+    import os
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{chapter}.json"
+    data = json.loads(path.read_text()) if path.exists() else {
+        "chapter": chapter, "values": {}, "quoted": {}, "runs": {}}
+    data["values"].update({key: float(value) for key, value in values.items()})
+    for where, texts in (quoted or {}).items():
+        data["quoted"].setdefault(where, {}).update(texts)
+    run = {"command": command or "python " + " ".join(sys.argv),
+           "date": datetime.date.today().isoformat(), "runtime": summary}
+    for key in values:
+        data["runs"][key] = run
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    os.replace(temporary, path)
+    return path
