@@ -129,7 +129,22 @@ def gradient_penalty(critic, real, fake, labels=None, seed=None):
 
 
 def _label_input(num_classes):
+    """The integer label input of a conditional network; checks `num_classes` first."""
+    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2 (None for an unconditional "
+                         f"network), got {num_classes!r}")
     return keras.Input((), dtype="int32", name="labels")
+
+
+def _takes_labels(network):
+    """Whether a network takes labels: a second input, after z or the images."""
+    return len(network.inputs) > 1
+
+
+def _num_classes(network):
+    """The number of labels of a conditional network (its first Embedding), None if unknown."""
+    return next((layer.input_dim for layer in network.layers
+                 if isinstance(layer, layers.Embedding)), None)
 
 
 def build_generator(latent_dim=64, image_shape=(16, 16, 1), num_classes=None,
@@ -162,7 +177,7 @@ def build_generator(latent_dim=64, image_shape=(16, 16, 1), num_classes=None,
     if num_classes:
         labels = _label_input(num_classes)
         inputs.append(labels)
-        h = layers.Concatenate()([z, layers.Embedding(num_classes, latent_dim)(labels)])
+        h = layers.Concatenate()([z, layers.Embedding(int(num_classes), latent_dim)(labels)])
     h = layers.Dense(height // factor * width // factor * filters[0], use_bias=False)(h)
     h = layers.BatchNormalization(momentum=momentum)(h)
     h = layers.ReLU()(h)
@@ -212,7 +227,7 @@ def build_discriminator(image_shape=(16, 16, 1), num_classes=None, filters=(64, 
     if not num_classes:
         return keras.Model(images, logits, name=name)
     labels = _label_input(num_classes)
-    embedded = layers.Embedding(num_classes, features.shape[-1], dtype="float32")(labels)
+    embedded = layers.Embedding(int(num_classes), features.shape[-1], dtype="float32")(labels)
     projection = ops.sum(embedded * ops.cast(features, "float32"), axis=-1, keepdims=True)
     return keras.Model([images, labels], layers.Add(dtype="float32")([logits, projection]),
                        name=name)
@@ -267,6 +282,12 @@ def slerp(z0, z1, num_steps):
 class GAN(keras.Model):
     """A GAN with its own `train_step`: one discriminator step, then one generator step.
 
+    Conditional or not is read from the networks, as for `DiffusionModel`: the model is
+    conditional (`conditional` is True and `num_classes` the number of labels) exactly when
+    its networks take labels, i.e. were built with `num_classes=...`. A conditional model trains on
+    `(images, labels)` pairs and samples with `labels=`. The same holds for `ConditionalGAN`
+    (which insists on conditional networks) and `WGANGP`.
+
     Args:
         generator: a model mapping z (batch, latent_dim) to samples, e.g. `build_generator`.
         discriminator: a model mapping samples to logits, e.g. `build_discriminator`.
@@ -282,12 +303,18 @@ class GAN(keras.Model):
     near 1 and d_fake near 0 when D wins).
     """
 
-    conditional = False
-
     def __init__(self, generator, discriminator, label_smoothing=0.0, seed=None, **kwargs):
+        if "conditional" in kwargs:
+            raise TypeError(f"{type(self).__name__} reads `conditional` from its networks: "
+                            "build both with num_classes=... (or neither) instead of passing it")
         super().__init__(**kwargs)
         self.generator = generator
         self.discriminator = discriminator
+        if _takes_labels(generator) != _takes_labels(discriminator):
+            raise ValueError("one network takes labels and the other does not: build both with "
+                             "num_classes=... (a conditional GAN) or neither")
+        self.conditional = _takes_labels(generator)
+        self.num_classes = _num_classes(generator) if self.conditional else None
         self.label_smoothing = float(label_smoothing)
         self.seed = seed
         self.latent_dim = int(generator.inputs[0].shape[-1])  # z is the generator's first input
@@ -372,6 +399,12 @@ class GAN(keras.Model):
             if labels is None:
                 raise ValueError(f"{type(self).__name__}.sample needs labels=, one per sample")
             labels = np.broadcast_to(np.asarray(labels, np.int32), (num_samples,))
+            if self.num_classes and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(f"labels must lie in 0..{self.num_classes - 1}, got "
+                                 f"{labels.min()}..{labels.max()}")
+        elif labels is not None:
+            raise ValueError(f"this {type(self).__name__} is unconditional (its networks take "
+                             "no labels): sample without labels=")
         z = self.latents(num_samples, seed)
         out = []
         for start in range(0, num_samples, batch_size):
@@ -441,19 +474,26 @@ class ConditionalGAN(GAN):
 
     Build the networks with `num_classes=...`, train on a dataset of `(images, labels)`, and
     `sample(n, labels=...)` draws the requested classes. In training, the fakes get the labels
-    of the real batch, so the generator learns every class as often as the data shows it.
+    of the real batch, so the generator learns every class as often as the data shows it (and
+    p_G(y) = p_data(y), which the projection discriminator assumes). It is a `GAN` that
+    refuses unconditional networks.
 
     Call arguments:
         inputs: a pair `(z, labels)`. Returns the generator's samples.
     """
 
-    conditional = True
+    def __init__(self, generator, discriminator, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        if not self.conditional:
+            raise ValueError("ConditionalGAN needs networks that take labels: build them with "
+                             "build_generator(..., num_classes=...) and "
+                             "build_discriminator(..., num_classes=...)")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class WGANGP(GAN):
-    """A Wasserstein GAN with gradient penalty (Gulrajani et al. 2017); conditional if its
-    networks are (pass `conditional=True`).
+    """A Wasserstein GAN with gradient penalty (Gulrajani et al. 2017); conditional exactly
+    when its networks take labels (as for `GAN`).
 
     Each `train_step` makes `critic_steps` critic updates on the batch (fresh z each time),
     then one generator update. The critic should have no BatchNorm and no dropout, which
@@ -466,7 +506,6 @@ class WGANGP(GAN):
             is an unbounded score).
         critic_steps: critic updates per generator update (5 in the paper).
         gp_weight: lambda, the weight of the gradient penalty (10 in the paper).
-        conditional: whether both networks take labels.
         seed: seed of z and of the interpolation weights.
 
     Metrics: `d_loss` (critic loss with penalty), `g_loss`, `gp`, and `wasserstein`, the
@@ -474,13 +513,12 @@ class WGANGP(GAN):
     the generator improves, unlike the losses of the standard GAN).
     """
 
-    def __init__(self, generator, discriminator, critic_steps=5, gp_weight=10.0,
-                 conditional=False, seed=None, **kwargs):
+    def __init__(self, generator, discriminator, critic_steps=5, gp_weight=10.0, seed=None,
+                 **kwargs):
         kwargs.pop("label_smoothing", None)
         super().__init__(generator, discriminator, seed=seed, **kwargs)
         self.critic_steps = int(critic_steps)
         self.gp_weight = float(gp_weight)
-        self.conditional = bool(conditional)
         self.gp_tracker = keras.metrics.Mean(name="gp")
         self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein")
 
@@ -521,5 +559,9 @@ class WGANGP(GAN):
     def get_config(self):
         config = super().get_config()
         config.pop("label_smoothing")
-        return {**config, "critic_steps": self.critic_steps, "gp_weight": self.gp_weight,
-                "conditional": self.conditional}
+        return {**config, "critic_steps": self.critic_steps, "gp_weight": self.gp_weight}
+
+    @classmethod
+    def from_config(cls, config):
+        config.pop("conditional", None)  # saved before it was read from the networks
+        return super().from_config(config)

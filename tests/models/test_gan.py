@@ -203,8 +203,47 @@ def test_conditional_gan_trains_on_pairs_and_needs_labels():
         gan.fit(_images(), batch_size=16, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("model_class", [GAN, WGANGP])
+def test_conditional_is_read_from_the_networks(model_class):
+    plain = _tiny(model_class)
+    assert not plain.conditional and plain.num_classes is None
+    conditional = _tiny(model_class, num_classes=3)
+    assert conditional.conditional and conditional.num_classes == 3
+    assert conditional.sample(3, labels=[0, 1, 2], seed=0).shape == (3, *SHAPE)
+    with pytest.raises(TypeError, match="reads `conditional` from its networks"):
+        _tiny(model_class, conditional=True)
+    with pytest.raises(ValueError, match="labels must lie in 0..2"):
+        conditional.sample(2, labels=3)
+    with pytest.raises(ValueError, match="unconditional"):
+        plain.sample(2, labels=0)
+
+
+def test_networks_must_agree_on_labels():
+    generator = build_generator(LATENT_DIM, SHAPE, num_classes=2, filters=(8, 4))
+    with pytest.raises(ValueError, match="one network takes labels"):
+        GAN(generator, build_discriminator(SHAPE, filters=(4, 8)))
+    with pytest.raises(ValueError, match="ConditionalGAN needs networks that take labels"):
+        ConditionalGAN(build_generator(LATENT_DIM, SHAPE, filters=(8, 4)),
+                       build_discriminator(SHAPE, filters=(4, 8)))
+
+
+@pytest.mark.parametrize("num_classes", [1, 2.5, True])
+def test_networks_check_num_classes(num_classes):
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
+        build_generator(LATENT_DIM, SHAPE, num_classes=num_classes, filters=(8, 4))
+    with pytest.raises(ValueError, match="num_classes must be an integer >= 2"):
+        build_discriminator(SHAPE, num_classes=num_classes, filters=(4, 8))
+
+
+def test_wgan_gp_loads_a_config_that_still_names_conditional():
+    gan = _tiny(WGANGP, num_classes=2, normalization="layer", critic_steps=2)
+    config = {**gan.get_config(), "conditional": True}  # as saved by earlier versions
+    assert WGANGP.from_config(config).conditional
+
+
 def test_wgan_gp_trains_and_reports_its_penalty():
-    gan = _tiny(WGANGP, num_classes=2, normalization="layer", conditional=True, critic_steps=2)
+    gan = _tiny(WGANGP, num_classes=2, normalization="layer", critic_steps=2)
+    assert gan.conditional and gan.num_classes == 2  # read from the networks
     history = gan.fit(_images(), np.arange(32) % 2, batch_size=16, epochs=2, verbose=0)
     assert set(history.history) == {"d_loss", "g_loss", "gp", "wasserstein"}
     assert all(np.isfinite(v[-1]) for v in history.history.values())
@@ -227,8 +266,8 @@ def test_mixed_float16_wraps_the_optimizers_and_trains():
 
 @pytest.mark.parametrize("model_class", [GAN, ConditionalGAN, WGANGP])
 def test_models_serialize_and_reload(model_class, tmp_path):
-    num_classes = None if model_class is GAN else 2
-    kwargs = {"conditional": True, "critic_steps": 2} if model_class is WGANGP else {}
+    num_classes = None if model_class is GAN else 2  # WGANGP: a conditional one
+    kwargs = {"critic_steps": 2} if model_class is WGANGP else {}
     gan = _tiny(model_class, num_classes=num_classes, **kwargs)
     labels = None if num_classes is None else [0, 1, 1]
     gan.fit(_images(16), None if num_classes is None else np.arange(16) % 2, batch_size=16,
@@ -240,8 +279,9 @@ def test_models_serialize_and_reload(model_class, tmp_path):
     reloaded = keras.saving.load_model(path)
     assert type(reloaded) is model_class
     assert int(reloaded.d_optimizer.iterations) == int(gan.d_optimizer.iterations) > 0
+    assert reloaded.conditional == (num_classes is not None)
     if model_class is WGANGP:
-        assert (reloaded.critic_steps, reloaded.conditional) == (2, True)
+        assert reloaded.critic_steps == 2
     np.testing.assert_allclose(reloaded.sample(3, labels=labels, seed=1),
                                gan.sample(3, labels=labels, seed=1), atol=1e-6)
 
