@@ -43,7 +43,8 @@ from course_lib.training import loss_to_differentiate, prepare_optimizer
 PACKAGE = "course_lib"
 
 
-def pix2pix_generator_loss(fake_logits, target, restored, l1_weight=100.0):
+def pix2pix_generator_loss(fake_logits, target, restored, l1_weight=100.0,
+                           reconstruction_loss=None):
     """The generator's pix2pix loss: -mean log D(s, G(s)) + l1_weight * mean |x - G(s)|.
 
     The adversarial term is the non-saturating loss on the discriminator's patch logits
@@ -56,16 +57,36 @@ def pix2pix_generator_loss(fake_logits, target, restored, l1_weight=100.0):
         target: the clean images (N, H, W, C).
         restored: the generator's output G(s), same shape as `target`.
         l1_weight: lambda.
+        reconstruction_loss: `f(target, restored)` -> scalar, the term lambda multiplies;
+            None for the L1 distance (`l1_distance`). `Pix2Pix` passes its own
+            `reconstruction_loss` method.
 
     Returns:
         a float32 scalar.
     """
-    return generator_loss(fake_logits) + l1_weight * l1_distance(target, restored)
+    reconstruction = l1_distance if reconstruction_loss is None else reconstruction_loss
+    return generator_loss(fake_logits) + l1_weight * reconstruction(target, restored)
 
 
 def l1_distance(target, restored):
     """Mean absolute difference of two image batches, in float32 (the pix2pix L1 term)."""
     return ops.mean(ops.abs(ops.cast(target, "float32") - ops.cast(restored, "float32")))
+
+
+def mean_gradient(images):
+    """The mean gradient magnitude of each image, a sharpness measure: (N,) float64.
+
+    Forward differences dx = y[i, j+1] - y[i, j] and dy = y[i+1, j] - y[i, j], the magnitude
+    sqrt(dx^2 + dy^2) averaged over pixels and channels. Divided by the same number for the
+    clean images, 1 means as much local contrast as they have; below 1 is smoother.
+
+    Args:
+        images: (N, H, W, C).
+    """
+    images = np.asarray(images, np.float64)
+    dy = np.diff(images, axis=1)[:, :, :-1]  # (N, H-1, W-1, C)
+    dx = np.diff(images, axis=2)[:, :-1]
+    return np.sqrt(dx**2 + dy**2).mean(axis=(1, 2, 3))
 
 
 def downsample(images, scale=4, noise_std=0.0, seed=0):
@@ -183,16 +204,24 @@ class Pix2Pix(keras.Model):
     Args:
         generator: degraded -> restored, e.g. `build_unet_generator`.
         discriminator: `[source, candidate]` -> patch logits, e.g. `build_patch_discriminator`;
-            None trains the generator with the L1 loss only.
-        l1_weight: lambda, the weight of the L1 term (100 in the paper).
+            None trains the generator with the reconstruction loss only.
+        l1_weight: lambda, the weight of the reconstruction term (100 in the paper).
 
     Call arguments:
         inputs: degraded images. Returns the generator's restorations.
 
     Train on a dataset of `(degraded, clean)` pairs. `compile(g_optimizer=...,
-    d_optimizer=...)` (no d_optimizer without a discriminator). Metrics: `g_loss`, `l1`
-    (mean absolute error, [-1, 1] scale), and with a discriminator `d_loss` and `g_gan`
-    (the generator's adversarial term); `evaluate` reports `l1`.
+    d_optimizer=...)` (no d_optimizer without a discriminator). Metrics: `g_loss`,
+    `reconstruction` (the reconstruction term: the mean absolute error, [-1, 1] scale,
+    unless a subclass overrides `reconstruction_loss`), and with a discriminator `d_loss` and
+    `g_gan` (the generator's adversarial term); `evaluate` reports `reconstruction`.
+
+    Example (the mean squared error instead of L1):
+
+        class L2Pix2Pix(Pix2Pix):
+            def reconstruction_loss(self, target, restored):
+                return ops.mean(ops.square(ops.cast(target, "float32")
+                                           - ops.cast(restored, "float32")))
     """
 
     def __init__(self, generator, discriminator=None, l1_weight=100.0, **kwargs):
@@ -201,7 +230,7 @@ class Pix2Pix(keras.Model):
         self.discriminator = discriminator
         self.l1_weight = float(l1_weight)
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
-        self.l1_tracker = keras.metrics.Mean(name="l1")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_gan_tracker = keras.metrics.Mean(name="g_gan")
         self.built = True
@@ -209,8 +238,9 @@ class Pix2Pix(keras.Model):
     @property
     def metrics(self):
         if self.discriminator is None:
-            return [self.g_loss_tracker, self.l1_tracker]
-        return [self.g_loss_tracker, self.l1_tracker, self.d_loss_tracker, self.g_gan_tracker]
+            return [self.g_loss_tracker, self.reconstruction_tracker]
+        return [self.g_loss_tracker, self.reconstruction_tracker, self.d_loss_tracker,
+                self.g_gan_tracker]
 
     def compile(self, g_optimizer, d_optimizer=None, **kwargs):
         """One optimizer per network; call it inside `strategy.scope()`."""
@@ -235,6 +265,19 @@ class Pix2Pix(keras.Model):
     def call(self, inputs, training=False):
         return self.generator(inputs, training=training)
 
+    def reconstruction_loss(self, target, restored):
+        """The per-pixel term of the generator's loss, a float32 scalar: here L1 (`l1_distance`).
+
+        `train_step` (through `pix2pix_generator_loss`, or alone without a discriminator)
+        and `test_step` call this method, so a subclass that overrides it trains and
+        evaluates with its own loss, e.g. the mean squared error (see the class docstring).
+
+        Args:
+            target: the clean images (N, H, W, C).
+            restored: the generator's output, same shape.
+        """
+        return l1_distance(target, restored)
+
     def enhance(self, images, batch_size=128):
         """Restores `images` (N, H, W, C): NumPy, clipped to [-1, 1]."""
         images = np.asarray(images, np.float32)
@@ -247,7 +290,7 @@ class Pix2Pix(keras.Model):
         g_vars = self.generator.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
             restored = self.generator(source, training=True)
-            l1 = l1_distance(target, restored)
+            reconstruction = self.reconstruction_loss(target, restored)
             if self.discriminator is not None:
                 # One call on the real and the fake pairs together: BatchNorm then normalises
                 # both with the same statistics. Two separate calls would normalise each batch
@@ -258,10 +301,11 @@ class Pix2Pix(keras.Model):
                     training=True)
                 real_logits, fake_logits = ops.split(logits, 2)
                 d_loss = discriminator_loss(real_logits, fake_logits)
-                g_loss = pix2pix_generator_loss(fake_logits, target, restored, self.l1_weight)
-                g_gan = g_loss - self.l1_weight * l1  # the adversarial term, for its metric
+                g_loss = pix2pix_generator_loss(fake_logits, target, restored, self.l1_weight,
+                                                self.reconstruction_loss)
+                g_gan = g_loss - self.l1_weight * reconstruction  # adversarial term, a metric
             else:
-                g_loss = self.l1_weight * l1
+                g_loss = self.l1_weight * reconstruction
             g_scaled = loss_to_differentiate(g_loss, self.g_optimizer)
             if self.discriminator is not None:
                 d_scaled = loss_to_differentiate(d_loss, self.d_optimizer)
@@ -274,14 +318,14 @@ class Pix2Pix(keras.Model):
             self.g_gan_tracker.update_state(g_gan)
         del tape
         self.g_loss_tracker.update_state(g_loss)
-        self.l1_tracker.update_state(l1)
+        self.reconstruction_tracker.update_state(reconstruction)
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
         source, target = data
-        l1 = l1_distance(target, self.generator(source, training=False))
-        self.l1_tracker.update_state(l1)
-        return {"l1": self.l1_tracker.result()}
+        restored = self.generator(source, training=False)
+        self.reconstruction_tracker.update_state(self.reconstruction_loss(target, restored))
+        return {"reconstruction": self.reconstruction_tracker.result()}
 
     def get_config(self):
         return {

@@ -10,6 +10,7 @@ from course_lib.models.pix2pix import (
     build_unet_generator,
     degrade,
     downsample,
+    mean_gradient,
     pix2pix_generator_loss,
 )
 
@@ -80,6 +81,17 @@ def test_degrade_explains_bad_inputs():
         degrade(np.zeros(SHAPE, "float32"))
 
 
+def test_mean_gradient_measures_local_contrast():
+    ramp = np.tile(np.arange(4, dtype="float32")[None, :, None], (4, 1, 1))[None]  # dx = 1
+    assert mean_gradient(ramp) == pytest.approx([1.0])
+    flat = np.zeros((1, 4, 4, 1), "float32")
+    checker = np.indices((4, 4)).sum(axis=0)[None, :, :, None] % 2 * 2.0 - 1  # dx = dy = 2
+    np.testing.assert_allclose(mean_gradient(np.concatenate([flat, checker])),
+                               [0.0, np.sqrt(8.0)])
+    source, clean = _pairs(8)
+    assert mean_gradient(tf.image.resize(clean, (4, 4)).numpy()).shape == (8,)
+
+
 # -- the networks and the loss -----------------------------------------------------------
 
 
@@ -115,10 +127,12 @@ def test_generator_loss_matches_numpy():
 def test_l1_training_reduces_the_l1_loss():
     model = _tiny(gan=False, g_learning_rate=1e-2)
     source, clean = _pairs()
-    before = model.evaluate(source, clean, batch_size=16, verbose=0, return_dict=True)["l1"]
+    evaluate = lambda: model.evaluate(source, clean, batch_size=16, verbose=0,  # noqa: E731
+                                      return_dict=True)["reconstruction"]
+    before = evaluate()
     history = model.fit(source, clean, batch_size=16, epochs=30, verbose=0)
-    assert set(history.history) == {"g_loss", "l1"}
-    after = model.evaluate(source, clean, batch_size=16, verbose=0, return_dict=True)["l1"]
+    assert set(history.history) == {"g_loss", "reconstruction"}
+    after = evaluate()
     assert after < 0.85 * before
 
 
@@ -126,11 +140,11 @@ def test_gan_training_logs_all_losses():
     model = _tiny()
     source, clean = _pairs()
     history = model.fit(source, clean, batch_size=8, epochs=2, verbose=0)
-    assert set(history.history) == {"d_loss", "g_gan", "g_loss", "l1"}
+    assert set(history.history) == {"d_loss", "g_gan", "g_loss", "reconstruction"}
     assert all(np.isfinite(values).all() for values in history.history.values())
     logs = history.history
-    assert logs["g_loss"][-1] == pytest.approx(10.0 * logs["l1"][-1] + logs["g_gan"][-1],
-                                               rel=1e-4)
+    assert logs["g_loss"][-1] == pytest.approx(
+        10.0 * logs["reconstruction"][-1] + logs["g_gan"][-1], rel=1e-4)
     assert int(model.g_optimizer.iterations) == int(model.d_optimizer.iterations) == 4
 
 
@@ -142,6 +156,65 @@ def test_discriminator_learns_to_tell_degraded_from_clean():
     source, clean = _pairs(32)
     history = model.fit(source, clean, batch_size=32, epochs=15, verbose=0)
     assert history.history["d_loss"][-1] < 0.3 * 2 * np.log(2)  # measured: ~0.08
+
+
+class L2Pix2Pix(Pix2Pix):
+    """Pix2Pix with the mean squared error as its reconstruction term."""
+
+    def reconstruction_loss(self, target, restored):
+        return ops.mean(ops.square(ops.cast(target, "float32") - ops.cast(restored, "float32")))
+
+
+def test_default_reconstruction_loss_is_the_mean_absolute_error():
+    source, clean = _pairs(4)
+    model = _tiny(gan=False)
+    assert float(model.reconstruction_loss(clean, source)) == pytest.approx(
+        np.mean(np.abs(clean - source)), rel=1e-5)
+
+
+@pytest.mark.parametrize("gan", [False, True], ids=["l1_only", "gan"])
+def test_overriding_reconstruction_loss_changes_what_train_step_optimises(gan):
+    """One SGD step of a subclass with the squared error moves the generator's weights by
+    -lr * grad of its own loss (computed here by hand), not of the L1 loss."""
+    source, clean = _pairs(8)
+    keras.utils.set_random_seed(0)
+    discriminator = build_patch_discriminator(SHAPE, FILTERS) if gan else None
+    model = L2Pix2Pix(build_unet_generator(SHAPE, FILTERS), discriminator, l1_weight=10.0)
+    model.compile(g_optimizer=keras.optimizers.SGD(0.1),
+                  d_optimizer=keras.optimizers.SGD(0.1) if gan else None)
+    generator_vars = model.generator.trainable_variables
+    before = [ops.convert_to_numpy(v) for v in generator_vars]
+    with tf.GradientTape() as tape:
+        restored = model.generator(source, training=True)
+        loss = 10.0 * ops.mean(ops.square(clean - restored))
+        if gan:
+            logits = model.discriminator([ops.concatenate([source, source]),
+                                          ops.concatenate([clean, restored])], training=True)
+            loss += ops.mean(ops.softplus(-ops.split(logits, 2)[1]))
+    grads = tape.gradient(loss, generator_vars)
+    with tf.GradientTape() as tape:  # what the default L1 term would have asked for
+        l1_loss = 10.0 * ops.mean(ops.abs(clean - model.generator(source, training=True)))
+    l1_grads = tape.gradient(l1_loss, generator_vars)
+    history = model.fit(source, clean, batch_size=8, epochs=1, verbose=0, shuffle=False)
+    logs = {key: values[-1] for key, values in history.history.items()}
+    mse = float(np.mean((clean - source) ** 2))  # the untrained generator returns its input
+    assert logs["reconstruction"] == pytest.approx(mse, rel=1e-5)
+    assert logs["g_loss"] == pytest.approx(float(loss), rel=1e-5)
+    moved = [w - ops.convert_to_numpy(v) for w, v in zip(before, generator_vars)]
+    assert max(np.abs(m).max() for m in moved) > 1e-4  # the step did something
+    for step, grad in zip(moved, grads):
+        np.testing.assert_allclose(step, 0.1 * ops.convert_to_numpy(grad), atol=1e-6)
+    kernel_step = moved[-2]  # the correction layer's kernel: zero at the start
+    assert not np.allclose(kernel_step, 0.1 * ops.convert_to_numpy(l1_grads[-2]), atol=1e-4)
+
+
+def test_evaluate_reports_the_overridden_reconstruction_loss():
+    source, clean = _pairs(8)
+    keras.utils.set_random_seed(0)
+    model = L2Pix2Pix(build_unet_generator(SHAPE, FILTERS), None, l1_weight=10.0)
+    model.compile(g_optimizer=_adam())
+    result = model.evaluate(source, clean, batch_size=8, verbose=0, return_dict=True)
+    assert result == {"reconstruction": pytest.approx(np.mean((clean - source) ** 2), rel=1e-5)}
 
 
 def test_compile_wants_d_optimizer_exactly_with_a_discriminator():
