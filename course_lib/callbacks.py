@@ -102,6 +102,15 @@ class JudgeScore(keras.callbacks.Callback):
 
     Attributes:
         history: {"epoch": [...], "fid": [...], "kid": [...](, "label_accuracy": [...])}.
+
+    To keep the best-scored weights, put a `keras.callbacks.ModelCheckpoint` after it in
+    `callbacks`, so that it sees the epoch's score:
+
+        ModelCheckpoint(path, monitor="fid", mode="min", save_best_only=True,
+                        save_weights_only=True, initial_value_threshold=float("inf"))
+
+    `initial_value_threshold=inf` matters: without it, Keras takes the first epoch's value as
+    the best, and if that epoch was not scored (NaN) no later FID compares as lower.
     """
 
     def __init__(self, judge, real_images, every=1, num_samples=1000, seed=0, labels=None,
