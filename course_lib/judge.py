@@ -18,75 +18,31 @@ scale (measured with the default config): real train vs test digits give FID ~1.
 its values are larger than Inception KIDs); uniform noise vs test digits gives FID ~240 and
 KID ~77; the Inception score of the real test digits is ~9.6 (at most 10), of noise ~1.9.
 
-The judge is trained under float32 whatever the global mixed-precision policy is (every
-layer is built with `dtype="float32"`), so its outputs are float32 and the cached file
-gives the same numbers in every notebook. Load it early: training it (only on a cache miss)
-reseeds Keras and TensorFlow with the judge's seed; Python's and NumPy's generator states are
-restored afterwards.
+This module is the scorer: `DigitJudge` prepares images, computes features and
+probabilities, and turns them into numbers. How the judge is trained, saved, checksummed and
+cached is `course_lib.judge_training` (its `load_judge`, `build_judge_model` and
+`JUDGE_CONFIG` are importable from here too).
 """
 
-import hashlib
-import json
-import os
-import random
-import time
 import warnings
-from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from course_lib import metrics
-from course_lib.runtime import cache_dir
+from course_lib.judge_training import (
+    JUDGE_CONFIG,
+    METADATA_FILE,
+    MODEL_FILE,
+    NUM_CLASSES,
+    build_judge_model,
+    load_judge,
+)
 
-# Hyperparameters of the judge. Changing any of them makes `load_judge` retrain the cache.
-JUDGE_CONFIG = {
-    "image_size": 16,  # the judge sees 16x16 digits; other sizes are resized to it
-    "feature_dim": 64,  # width of the "features" layer used for FID/KID
-    "dropout": 0.3,  # against overfitting 1,437 training images
-    "num_epochs": 20,  # test accuracy has levelled off by then (~98.5%)
-    "batch_size": 128,  # larger batches run faster per epoch on a CPU
-    "learning_rate": 3e-3,  # Adam
-    "seed": 0,  # seeds weight initialisation, dropout and shuffling
-}
-JUDGE_FORMAT = 1  # bump when the recipe changes in a way JUDGE_CONFIG does not show
-MIN_TEST_ACCURACY = 0.97  # a judge below this warns after training
-NUM_CLASSES = 10
-MODEL_FILE = "digit_judge.keras"
-METADATA_FILE = "digit_judge.json"
+__all__ = ["DigitJudge", "load_judge", "build_judge_model", "JUDGE_CONFIG", "MODEL_FILE",
+           "METADATA_FILE", "NUM_CLASSES"]
 INFERENCE_BATCH_SIZE = 256
-
-_JUDGES = {}  # the judges loaded in this process, by cache folder
-
-
-def build_judge_model(image_size=16, feature_dim=64, dropout=0.3):
-    """The judge's network: two conv blocks, a dense "features" layer and a softmax.
-
-    Every layer is float32 whatever the global mixed-precision policy.
-    """
-    f32 = "float32"
-    layers = keras.layers
-    inputs = keras.Input((image_size, image_size, 1), dtype=f32, name="images")
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", dtype=f32)(inputs)  # (16, 16, 32)
-    x = layers.MaxPooling2D(dtype=f32)(x)  # (8, 8, 32)
-    x = layers.Conv2D(64, 3, padding="same", activation="relu", dtype=f32)(x)  # (8, 8, 64)
-    x = layers.MaxPooling2D(dtype=f32)(x)  # (4, 4, 64)
-    x = layers.Flatten(dtype=f32)(x)  # (1024,)
-    x = layers.Dropout(dropout, dtype=f32)(x)
-    features = layers.Dense(feature_dim, activation="relu", name="features", dtype=f32)(x)
-    x = layers.Dropout(dropout, dtype=f32)(features)
-    probs = layers.Dense(NUM_CLASSES, activation="softmax", name="probs", dtype=f32)(x)
-    return keras.Model(inputs, probs, name="digit_judge")
-
-
-def _versions():
-    """What the cached judge depends on: a change in any of these retrains it."""
-    return {"judge_format": JUDGE_FORMAT, "keras": keras.__version__, "tensorflow": tf.__version__}
-
-
-def _sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 class DigitJudge:
@@ -94,10 +50,12 @@ class DigitJudge:
 
     Get one with `load_judge()`. Images are (N, H, W, 1) or (N, H, W) in [-1, 1], of any
     size (resized to 16x16 with antialiased bilinear interpolation, as `load_digits` does),
-    NumPy arrays or tensors of any float dtype.
+    NumPy arrays or tensors of any float dtype. Outputs are float32 whatever the global
+    mixed-precision policy (the network's layers are float32).
 
     Args:
-        model: the trained Keras model from `build_judge_model`.
+        model: a trained Keras model from `build_judge_model` (it needs a layer named
+            "features").
         metadata: the dict saved next to it (test accuracy, versions, config).
 
     Attributes:
@@ -128,129 +86,6 @@ class DigitJudge:
         self._features_and_probs = keras.Model(
             model.inputs, [model.get_layer("features").output, model.output]
         )
-
-    # -------------------------------------------------------------- training and caching
-
-    @classmethod
-    def train(cls, config=None, verbose=0):
-        """Trains a judge on the train split of `load_digits` (not saved; see `from_cache`).
-
-        Args:
-            config: overrides of `JUDGE_CONFIG` (e.g. `{"num_epochs": 1}` in tests).
-            verbose: passed to `fit`.
-        """
-        from course_lib.data import load_digits  # imported here: only training needs it
-
-        config = {**JUDGE_CONFIG, **(config or {})}
-        x_train, y_train = load_digits(image_size=config["image_size"], split="train")
-        x_test, y_test = load_digits(image_size=config["image_size"], split="test")
-        python_state, numpy_state = random.getstate(), np.random.get_state()
-        keras.utils.set_random_seed(config["seed"])
-        try:
-            model = build_judge_model(
-                config["image_size"], config["feature_dim"], config["dropout"]
-            )
-            model.compile(
-                optimizer=keras.optimizers.Adam(config["learning_rate"]),
-                loss="sparse_categorical_crossentropy",
-                metrics=["accuracy"],
-            )
-            start = time.perf_counter()
-            model.fit(
-                x_train, y_train, batch_size=config["batch_size"],
-                epochs=config["num_epochs"], shuffle=True, verbose=verbose,
-            )
-            training_time = time.perf_counter() - start
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
-        metadata = {
-            "test_accuracy": None,
-            "train_accuracy": None,
-            "training_time_s": round(training_time, 2),
-            "num_train": len(x_train),
-            "num_test": len(x_test),
-            "num_parameters": model.count_params(),
-            "versions": _versions(),
-            "config": config,
-            "data": "course_lib.data.load_digits(image_size, split, test_fraction=0.2, seed=0)",
-        }
-        judge = cls(model, metadata)
-        judge.test_accuracy = judge.accuracy(x_test, y_test)
-        metadata["test_accuracy"] = judge.test_accuracy
-        metadata["train_accuracy"] = judge.accuracy(x_train, y_train)
-        if judge.test_accuracy < MIN_TEST_ACCURACY:
-            warnings.warn(
-                f"The digit judge reached only {judge.test_accuracy:.3f} test accuracy "
-                f"(expected >= {MIN_TEST_ACCURACY}); its scores are less reliable.",
-                stacklevel=2,
-            )
-        return judge
-
-    def save(self, directory):
-        """Writes `digit_judge.keras` and `digit_judge.json` into `directory` atomically."""
-        directory = os.fspath(directory)
-        os.makedirs(directory, exist_ok=True)
-        model_path = os.path.join(directory, MODEL_FILE)
-        # Write to temporary names, then rename: a reader never sees half a file.
-        tmp_model = os.path.join(directory, f"tmp-{os.getpid()}-{MODEL_FILE}")
-        self.model.save(tmp_model)
-        os.replace(tmp_model, model_path)
-        self.metadata["sha256"] = _sha256(Path(model_path))
-        tmp_meta = os.path.join(directory, f"tmp-{os.getpid()}-{METADATA_FILE}")
-        with open(tmp_meta, "w") as f:
-            json.dump(self.metadata, f, indent=2)
-        os.replace(tmp_meta, os.path.join(directory, METADATA_FILE))
-
-    @classmethod
-    def load(cls, directory):
-        """Loads a saved judge; raises if the files are missing, corrupt or out of date."""
-        directory = Path(directory)
-        with open(directory / METADATA_FILE) as f:
-            metadata = json.load(f)
-        if metadata.get("versions") != _versions():
-            raise ValueError(
-                f"cached judge was made with {metadata.get('versions')}, now {_versions()}"
-            )
-        if metadata.get("sha256") != _sha256(directory / MODEL_FILE):
-            raise ValueError(f"{directory / MODEL_FILE} does not match its checksum")
-        model = keras.models.load_model(directory / MODEL_FILE, compile=False)
-        return cls(model, metadata)
-
-    @classmethod
-    def from_cache(cls, directory=None, retrain=False, config=None):
-        """Loads the judge cached in `directory`, or trains and caches one.
-
-        A missing, corrupt or out-of-date cache (other Keras/TensorFlow versions, another
-        config) is replaced by a freshly trained judge, with a warning; it never raises.
-
-        Args:
-            directory: the cache folder; default `cache_dir("judge")`.
-            retrain: train a new judge even if a good cache exists.
-            config: overrides of `JUDGE_CONFIG`.
-        """
-        directory = cache_dir("judge") if directory is None else directory
-        config = {**JUDGE_CONFIG, **(config or {})}
-        exists = os.path.exists(os.path.join(directory, MODEL_FILE)) or os.path.exists(
-            os.path.join(directory, METADATA_FILE)
-        )
-        if exists and not retrain:
-            try:
-                judge = cls.load(directory)
-                if judge.metadata.get("config") != config:
-                    raise ValueError("cached judge was trained with another config")
-                return judge
-            except Exception as error:  # any bad cache: retrain rather than crash
-                warnings.warn(
-                    f"Cannot use the cached digit judge in {directory} "
-                    f"({type(error).__name__}: {error}); retraining it.",
-                    stacklevel=2,
-                )
-        judge = cls.train(config)
-        judge.save(directory)
-        return judge
-
-    # -------------------------------------------------------------- inference
 
     def _prepare(self, images):
         """Any images -> float32 tensor (N, 16, 16, 1)."""
@@ -412,22 +247,3 @@ def _inception_score(probs, num_splits, return_std):
         scores.append(np.exp(kl.mean()))
     mean, std = float(np.mean(scores)), float(np.std(scores))
     return (mean, std) if return_std else mean
-
-
-def load_judge(retrain=False):
-    """The course's digit judge: loaded from `cache_dir("judge")`, trained there if needed.
-
-    Trained once per machine (a corrupt or out-of-date cache is retrained, with a
-    warning), then loaded from the cache; within a process the same object is returned.
-
-    Args:
-        retrain: train a new judge and overwrite the cache.
-
-    Returns:
-        A `DigitJudge`.
-    """
-    directory = cache_dir("judge")
-    key = os.fspath(directory)
-    if retrain or key not in _JUDGES:
-        _JUDGES[key] = DigitJudge.from_cache(directory, retrain=retrain)
-    return _JUDGES[key]

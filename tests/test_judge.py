@@ -1,4 +1,5 @@
-"""Tests of the digit judge: trained once into a temporary cache for the whole module."""
+"""Tests of the digit judge (`course_lib.judge`, the scorer) and of how it is trained and
+cached (`course_lib.judge_training`): trained once into a temporary cache for the module."""
 
 import json
 import os
@@ -11,8 +12,9 @@ import pytest
 import tensorflow as tf
 
 from course_lib import judge as judge_module
+from course_lib import judge_training
 from course_lib.data import load_digits
-from course_lib.judge import METADATA_FILE, MODEL_FILE, DigitJudge, load_judge
+from course_lib.judge import METADATA_FILE, MODEL_FILE, DigitJudge, build_judge_model, load_judge
 
 TINY_CONFIG = {"num_epochs": 1, "batch_size": 256}  # trains in seconds; for cache tests
 
@@ -23,9 +25,9 @@ def judge_cache(tmp_path_factory):
     old = os.environ.get("COURSE_CACHE_DIR")
     folder = tmp_path_factory.mktemp("course_cache")
     os.environ["COURSE_CACHE_DIR"] = str(folder)
-    judge_module._JUDGES.clear()
+    judge_training._JUDGES.clear()
     yield folder
-    judge_module._JUDGES.clear()
+    judge_training._JUDGES.clear()
     if old is None:
         del os.environ["COURSE_CACHE_DIR"]
     else:
@@ -96,7 +98,7 @@ def test_deterministic_and_cache_reload(judge, judge_cache, digits):
     first = judge.features(x_test)
     np.testing.assert_array_equal(judge.features(x_test), first)
     model_mtime = os.path.getmtime(judge_cache / "judge" / MODEL_FILE)
-    judge_module._JUDGES.clear()
+    judge_training._JUDGES.clear()
     reloaded = load_judge()
     assert reloaded is not judge
     assert os.path.getmtime(judge_cache / "judge" / MODEL_FILE) == model_mtime  # not retrained
@@ -110,7 +112,7 @@ def test_float32_under_mixed_precision(judge, judge_cache, digits):
     old_policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        reloaded = DigitJudge.from_cache(judge_cache / "judge")
+        reloaded = judge_training.judge_from_cache(judge_cache / "judge")
         features = reloaded.features(tf.cast(x_test[:32], tf.bfloat16))
     finally:
         keras.mixed_precision.set_global_policy(old_policy)
@@ -175,28 +177,58 @@ def test_bad_cache_is_retrained_with_a_warning(judge, judge_cache, tmp_path):
     folder.mkdir()
     for name in (MODEL_FILE, METADATA_FILE):
         shutil.copy(judge_cache / "judge" / name, folder / name)
-    assert DigitJudge.load(folder).test_accuracy == judge.test_accuracy  # a good copy
+    good_copy = judge_training.load_saved_judge(folder)
+    assert good_copy.test_accuracy == judge.test_accuracy
     (folder / MODEL_FILE).write_bytes(b"not a keras file")
     # A tiny config keeps the retraining short (and the judge weak: see the filter above).
     with pytest.warns(UserWarning, match="retraining"):
-        retrained = DigitJudge.from_cache(folder, config=TINY_CONFIG)
+        retrained = judge_training.judge_from_cache(folder, config=TINY_CONFIG)
     zeros = np.zeros((2, 16, 16, 1), np.float32)
     assert retrained.predict(zeros).shape == (2, 10)
     # The retrained judge was saved and loads again without a warning.
-    np.testing.assert_array_equal(DigitJudge.load(folder).features(zeros),
+    np.testing.assert_array_equal(judge_training.load_saved_judge(folder).features(zeros),
                                   retrained.features(zeros))
     # What else `from_cache` treats as a bad cache (all caught the same way as above):
     metadata = json.loads((folder / METADATA_FILE).read_text())
     metadata["versions"]["keras"] = "0.0.1"  # made by another Keras
     (folder / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ValueError, match="cached judge was made with"):
-        DigitJudge.load(folder)
-    metadata["versions"] = judge_module._versions()
+        judge_training.load_saved_judge(folder)
+    metadata["versions"] = judge_training.versions()
     (folder / MODEL_FILE).write_bytes(b"PK not a zip")  # unloadable, checksum updated
-    metadata["sha256"] = judge_module._sha256(folder / MODEL_FILE)
+    metadata["sha256"] = judge_training.sha256(folder / MODEL_FILE)
     (folder / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(Exception):  # noqa: B017 - whatever Keras raises for a bad file
-        DigitJudge.load(folder)
+        judge_training.load_saved_judge(folder)
     (folder / METADATA_FILE).write_text("{ broken json")
     with pytest.raises(json.JSONDecodeError):
-        DigitJudge.load(folder)
+        judge_training.load_saved_judge(folder)
+
+
+def test_the_scorer_needs_no_training(tmp_path):
+    """`DigitJudge` scores with any model of the judge's shape; saving and loading (with the
+    checksum) round-trip it, untrained, in well under a second of training code."""
+    keras.utils.set_random_seed(0)
+    untrained = DigitJudge(build_judge_model(image_size=8, feature_dim=4),
+                           {"versions": judge_training.versions()})
+    assert untrained.test_accuracy is None and untrained.image_size == 8
+    images = np.random.default_rng(0).uniform(-1, 1, (5, 16, 16, 1)).astype(np.float32)
+    assert untrained.features(images).shape == (5, 4)  # resized from 16x16 to 8x8
+    np.testing.assert_allclose(untrained.predict(images).sum(axis=1), 1.0, rtol=1e-5)
+    judge_training.save_judge(untrained, tmp_path)
+    assert untrained.metadata["sha256"] == judge_training.sha256(tmp_path / MODEL_FILE)
+    again = judge_training.load_saved_judge(tmp_path)
+    np.testing.assert_array_equal(again.features(images), untrained.features(images))
+    (tmp_path / MODEL_FILE).write_bytes((tmp_path / MODEL_FILE).read_bytes() + b"\0")
+    with pytest.raises(ValueError, match="checksum"):
+        judge_training.load_saved_judge(tmp_path)
+
+
+def test_public_names_of_the_judge():
+    """What notebooks, benchmarks and callbacks import from `course_lib.judge` is the
+    training module's own object, not a copy."""
+    for name in ("load_judge", "build_judge_model", "JUDGE_CONFIG", "MODEL_FILE",
+                 "METADATA_FILE"):
+        assert getattr(judge_module, name) is getattr(judge_training, name), name
+    assert set(judge_module.__all__) >= {"DigitJudge", "load_judge", "build_judge_model"}
+    assert not hasattr(DigitJudge, "train")  # the scorer does not train
