@@ -16,6 +16,10 @@ Conventions (the same across the course):
 
 The loaders return NumPy arrays (small enough to hold in memory); `make_dataset` turns them
 into a `tf.data.Dataset` with the standard recipe: cache, shuffle, batch, prefetch.
+
+For likelihood models of binary pixels (the VAE chapter), `binarize` draws a fixed binary
+version of a set and `make_dataset(..., binarize=True)` a new one every epoch ("dynamic
+binarisation", as in Burda et al. 2016).
 """
 
 import functools
@@ -266,6 +270,57 @@ def load_photo_patches(patch_size=32, num_patches=1000, split="train", seed=0,
 
 
 # ---------------------------------------------------------------------------------------
+# Binary images, for likelihoods of binary pixels
+# ---------------------------------------------------------------------------------------
+
+
+def binarize(images, seed=0):
+    """Draws each pixel as -1 or 1, with probability (x + 1) / 2 of being 1 (seeded).
+
+    A grey level is read as the probability of ink, so the binary image is a sample of
+    independent Bernoulli pixels whose means are the grey image: its average over many
+    draws is the original. This is the fixed ("stochastic, drawn once") binarisation used
+    for the test sets of likelihood papers (Salakhutdinov & Murray 2008; Burda et al. 2016).
+
+    Args:
+        images: array (N, H, W, C) in [-1, 1].
+        seed: NumPy seed; the same seed gives the same binary images.
+
+    Returns:
+        float32 array of the same shape, with values in {-1, 1}.
+
+    Example:
+        >>> x_test, _ = load_digits(split="test")
+        >>> np.unique(binarize(x_test, seed=0))
+        array([-1.,  1.], dtype=float32)
+    """
+    images = np.asarray(images, np.float32)
+    ink = (images + 1.0) / 2.0
+    draws = np.random.default_rng(seed).random(images.shape)
+    return np.where(draws < ink, 1.0, -1.0).astype(np.float32)
+
+
+def _random_binarize(dataset, seed):
+    """Binarises the images of each (images[, labels]) batch anew in every epoch (seeded).
+
+    Each pixel becomes 1 with probability (x + 1) / 2 and -1 otherwise, as in `binarize`;
+    the seeds come from `Dataset.random(seed)`, so the draws are reproducible for a seed
+    and different in every epoch.
+    """
+    seeds = tf.data.Dataset.random(seed=seed + 1, rerandomize_each_iteration=True).batch(2)
+
+    def draw(element, pair):
+        images = element[0] if isinstance(element, tuple) else element
+        pair = tf.cast(pair % (2**31 - 1), tf.int32)
+        ink = (tf.cast(images, tf.float32) + 1.0) / 2.0
+        binary = tf.where(tf.random.stateless_uniform(tf.shape(images), pair) < ink, 1.0, -1.0)
+        binary = tf.cast(binary, images.dtype)
+        return (binary, element[1]) if isinstance(element, tuple) else binary
+
+    return tf.data.Dataset.zip(dataset, seeds).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+# ---------------------------------------------------------------------------------------
 # tf.data pipelines
 # ---------------------------------------------------------------------------------------
 
@@ -289,7 +344,7 @@ def _random_flip(dataset, seed):
 
 
 def make_dataset(images, labels=None, batch_size=64, shuffle=True, seed=0, cache=True,
-                 drop_remainder=False, augment=None):
+                 drop_remainder=False, augment=None, binarize=False):
     """Builds the standard `tf.data` pipeline: from_tensor_slices, cache, shuffle, batch.
 
     Args:
@@ -302,6 +357,8 @@ def make_dataset(images, labels=None, batch_size=64, shuffle=True, seed=0, cache
         drop_remainder: drop the last, smaller batch (GANs often prefer equal batches).
         augment: None, "flip" (random left-right flips, seeded), or a function applied to
             each batch of images (for example `keras.layers.RandomFlip("horizontal")`).
+        binarize: draw every pixel as -1 or 1 with probability (x + 1) / 2 of 1, anew in
+            every epoch (dynamic binarisation; seeded by `seed`), after any augmentation.
 
     Returns:
         A `tf.data.Dataset` of image batches (batch, H, W, C), or of (images, labels).
@@ -329,6 +386,8 @@ def make_dataset(images, labels=None, batch_size=64, shuffle=True, seed=0, cache
                                   num_parallel_calls=tf.data.AUTOTUNE)
     elif augment is not None:
         raise ValueError(f'augment must be None, "flip" or a function, got {augment!r}.')
+    if binarize:
+        dataset = _random_binarize(dataset, seed)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -3,23 +3,22 @@
 Taught in notebooks/03_vae/04_restoration.ipynb; the diffusion model's inpainting
 (`DiffusionModel.inpaint`, RePaint) in notebooks/02_diffusion/04_editing.ipynb. A mask has
 the images' shape and holds 1 where a pixel is visible and 0 where it is missing.
-Inpainting with a trained VAE (decoder D, prior p(z) = N(0, I)) searches for the latent
-code that explains the visible pixels,
+Inpainting with a trained VAE (decoder D, prior p(z) = N(0, I)) looks for the most probable
+latent code given the visible pixels, the maximum a posteriori (MAP) estimate
 
-    z* = argmin_z || m * (x - D(z)) ||^2 + prior_weight * || z ||^2,
+    z* = argmin_z  - sum_i m_i log p(x_i | z)  +  prior_weight * ||z||^2 / 2,
 
-then keeps what was seen and takes only the missing pixels from the decoder:
+where log p(x_i | z) is the decoder's own per-pixel likelihood (`vae.pixel_log_likelihood`,
+the one the VAE was trained with: Bernoulli for the course's VAEs) and ||z||^2 / 2 is
+-log p(z) up to a constant; prior_weight = 1 is the exact posterior. Then it keeps what was
+seen and takes only the missing pixels from the decoder's mean:
 
     x_hat = m * x + (1 - m) * D(z*).
-
-With a Gaussian likelihood of standard deviation sigma on the visible pixels, the objective
-is sigma^2 times the negative log posterior, so `prior_weight` plays the role of sigma^2
-(0.1: sigma ~ 0.3 on the [-1, 1] scale).
 
 Example:
 
     mask = block_mask(x_test.shape, size=8, seed=0)
-    restored = latent_search_fill(vae, x_test, mask, steps=200)
+    restored = latent_search_fill(vae, x_test, mask, steps=200)  # MAP, prior_weight=1
     print(masked_psnr(x_test, restored, mask).mean(), masked_psnr(x_test,
           naive_fill(x_test, mask), mask).mean())
 """
@@ -110,20 +109,49 @@ def naive_fill(images, mask, method="mean", iterations=50):
     return filled.astype(np.float32)
 
 
-def latent_search_fill(vae, images, mask, steps=200, learning_rate=0.05, prior_weight=0.1,
-                       labels=None, return_decoded=False):
-    """Inpaints with a trained (C)VAE by gradient descent on z (see the module docstring).
+def latent_search_objective(vae, z, images, mask, labels=None, prior_weight=1.0):
+    """The negative log posterior of z given the visible pixels, per image (up to a constant).
 
-    z starts at the encoder's mean for the naively filled images (`naive_fill`), then Adam
-    minimises || m * (x - D(z)) ||^2 + prior_weight * || z ||^2 per image for `steps` steps.
+        - sum_i m_i log p(x_i | z) + prior_weight * ||z||^2 / 2,
+
+    with the decoder's own likelihood `vae.pixel_log_likelihood` (Bernoulli for `VAE`).
+    Pixels with m = 0 do not enter it.
 
     Args:
-        vae: a `course_lib.models.vae.VAE` or `CVAE` (uses `encode` and `decode`).
+        vae: a `course_lib.models.vae.VAE` or `CVAE`.
+        z: (N, latent_dim) latent codes (a tensor or variable, so gradients can flow).
+        images: (N, H, W, C) in [-1, 1].
+        mask: same shape, 1 = visible, 0 = missing.
+        labels: the labels, for a CVAE.
+        prior_weight: weight of the prior term (1: the exact posterior).
+
+    Returns:
+        (N,) float32 tensor, in nats.
+    """
+    logits = vae.decode_logits(z, labels)
+    per_pixel = tf.cast(vae.pixel_log_likelihood(images, logits), tf.float32)  # (N, H, W, C)
+    data_term = -tf.reduce_sum(tf.cast(mask, tf.float32) * per_pixel, axis=[1, 2, 3])
+    prior_term = 0.5 * prior_weight * tf.reduce_sum(tf.square(tf.cast(z, tf.float32)), axis=-1)
+    return data_term + prior_term
+
+
+def latent_search_fill(vae, images, mask, steps=200, learning_rate=0.05, prior_weight=1.0,
+                       labels=None, return_decoded=False):
+    """Inpaints with a trained (C)VAE by MAP search on z (see the module docstring).
+
+    z starts at the encoder's mean for the naively filled images (`naive_fill`), then Adam
+    minimises `latent_search_objective` (the decoder's negative log-likelihood of the
+    visible pixels plus prior_weight * ||z||^2 / 2) per image for `steps` steps.
+
+    Args:
+        vae: a `course_lib.models.vae.VAE` or `CVAE` (uses `encode`, `decode_logits`,
+            `pixel_log_likelihood` and `decode`).
         images: (N, H, W, C) in [-1, 1]; only the visible pixels are used.
         mask: same shape, 1 = visible, 0 = missing.
         steps: Adam steps on z (0: just decode the encoder's mean).
         learning_rate: Adam's learning rate.
-        prior_weight: weight of the prior term ||z||^2 (sigma^2 of a Gaussian likelihood).
+        prior_weight: weight of the prior term (1: the exact MAP estimate; larger values
+            keep z nearer the origin).
         labels: the labels, for a CVAE.
         return_decoded: also return D(z*), the decoder's whole image.
 
@@ -141,9 +169,8 @@ def latent_search_fill(vae, images, mask, steps=200, learning_rate=0.05, prior_w
     @tf.function
     def step():
         with tf.GradientTape() as tape:
-            decoded = tf.cast(vae.decode(z, labels), tf.float32)
-            error = tf.reduce_sum(tf.square(weights * (targets - decoded)), axis=[1, 2, 3])
-            loss = tf.reduce_sum(error + prior_weight * tf.reduce_sum(tf.square(z), axis=-1))
+            loss = tf.reduce_sum(latent_search_objective(vae, z, targets, weights, labels,
+                                                         prior_weight))
         optimizer.apply_gradients([(tape.gradient(loss, z), z)])
         return loss
 

@@ -155,6 +155,33 @@ def test_make_dataset_applies_a_callable_augment_to_images_only():
     assert np.all(x.numpy() == 1.0) and np.all(y.numpy() == 1)
 
 
+def test_binarize_draws_binary_pixels_whose_mean_is_the_grey_image():
+    grey = np.array([-1.0, -0.5, 0.0, 0.6, 1.0], np.float32).reshape(1, 1, 5, 1)
+    many = np.repeat(grey, 20_000, axis=0)
+    binary = data.binarize(many, seed=0)
+    assert binary.dtype == np.float32 and set(np.unique(binary)) == {-1.0, 1.0}
+    np.testing.assert_allclose(binary.mean(axis=0), grey[0], atol=0.02)  # E[binary] = grey
+    assert np.all(binary[:, 0, 0] == -1) and np.all(binary[:, 0, 4] == 1)  # black, white stay
+    np.testing.assert_array_equal(binary, data.binarize(many, seed=0))
+    assert not np.array_equal(binary, data.binarize(many, seed=1))
+
+
+def test_make_dataset_binarizes_anew_every_epoch_and_keeps_labels():
+    images = np.zeros((8, 4, 4, 1), np.float32)  # grey 0: each pixel is 1 with probability 1/2
+    labels = np.arange(8, dtype=np.int32)
+    dataset = data.make_dataset(images, labels, batch_size=4, shuffle=False, binarize=True)
+    epoch1 = list(dataset.as_numpy_iterator())
+    x = np.concatenate([b[0] for b in epoch1])
+    assert set(np.unique(x)) == {-1.0, 1.0} and 0.3 < np.mean(x == 1) < 0.7
+    np.testing.assert_array_equal(np.concatenate([b[1] for b in epoch1]), labels)
+    epoch2 = np.concatenate([b[0] for b in dataset.as_numpy_iterator()])
+    assert not np.array_equal(epoch2, x)  # dynamic: a new draw every epoch
+    fresh = data.make_dataset(images, labels, batch_size=4, shuffle=False, binarize=True)
+    np.testing.assert_array_equal(np.concatenate([b[0] for b in fresh.as_numpy_iterator()]), x)
+    plain = next(iter(data.make_dataset(images, batch_size=4, shuffle=False)))
+    assert np.all(plain.numpy() == 0.0)  # off by default
+
+
 # ---------------------------------------------------------------- image folders
 
 

@@ -99,3 +99,45 @@ def test_latent_search_keeps_visible_pixels_and_lowers_the_masked_error(tiny_vae
     assert np.array_equal(composite[mask == 1], images[mask == 1])
     assert np.allclose(composite[mask == 0], decoded[mask == 0])
     assert visible_error(decoded) < visible_error(start)
+
+
+def test_latent_search_objective_is_the_decoders_negative_log_posterior(tiny_vae):
+    images, mask = _images(3), inpainting.block_mask(SHAPE, 4, seed=2)
+    images, mask = images[:3], mask[:3]
+    z = np.random.default_rng(5).normal(size=(3, 2)).astype(np.float32)
+    got = keras.ops.convert_to_numpy(inpainting.latent_search_objective(
+        tiny_vae, z, images, mask, prior_weight=1.0))
+    logits = keras.ops.convert_to_numpy(tiny_vae.decode_logits(z)).astype(np.float64)
+    t, p = (images + 1) / 2, 1 / (1 + np.exp(-logits))
+    log_p = t * np.log(p) + (1 - t) * np.log(1 - p)  # the Bernoulli the VAE trains with
+    expected = -(mask * log_p).sum(axis=(1, 2, 3)) + 0.5 * (z.astype(np.float64) ** 2).sum(axis=1)
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    scrambled = mask * images + (1 - mask) * _images(9)[:3]  # change only the missing pixels
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(inpainting.latent_search_objective(
+        tiny_vae, z, scrambled, mask)), got, rtol=1e-5)
+    doubled = keras.ops.convert_to_numpy(inpainting.latent_search_objective(
+        tiny_vae, z, images, mask, prior_weight=2.0))
+    np.testing.assert_allclose(doubled - got, 0.5 * (z**2).sum(axis=1), rtol=1e-4)
+
+
+def test_latent_search_uses_the_likelihood_the_model_defines(tiny_vae):
+    class Uninformative(VAE):
+        """A decoder whose likelihood ignores the pixels: only the prior is left."""
+
+        def pixel_log_likelihood(self, images, logits):
+            return keras.ops.zeros_like(logits)
+
+    model = Uninformative(tiny_vae.encoder, tiny_vae.decoder, seed=0)
+    images, mask = _images(2), inpainting.block_mask(SHAPE, 4, seed=1)
+    images, mask = images[:2], mask[:2]
+    z = np.array([[1.0, -2.0], [0.5, 0.0]], np.float32)
+    objective = keras.ops.convert_to_numpy(inpainting.latent_search_objective(model, z, images,
+                                                                              mask))
+    np.testing.assert_allclose(objective, [2.5, 0.125], rtol=1e-6)  # only ||z||^2 / 2 is left
+    bernoulli = keras.ops.convert_to_numpy(inpainting.latent_search_objective(tiny_vae, z, images,
+                                                                              mask))
+    assert np.all(bernoulli > objective + 1.0)  # the Bernoulli term of the visible pixels
+    _, decoded = inpainting.latent_search_fill(model, images, mask, steps=300,
+                                               learning_rate=0.1, return_decoded=True)
+    at_origin = keras.ops.convert_to_numpy(model.decode(np.zeros((2, 2), np.float32)))
+    np.testing.assert_allclose(decoded, at_origin, atol=1e-3)  # the MAP of the prior: z = 0

@@ -12,9 +12,14 @@ beta != 1 is the beta-VAE of Higgins et al. 2017). A CVAE (Sohn et al. 2015) con
 networks on a label y, so `sample(labels=...)` draws the digit you ask for.
 
 Images are in [-1, 1] as everywhere in the course. The decoder outputs one logit per pixel and
-the likelihood is Bernoulli on the pixel intensity mapped to [0, 1] (the usual choice for
-near-binary images such as digits; for intensities strictly between 0 and 1 it is a
-cross-entropy, so compare ELBOs between models, not with continuous densities).
+the likelihood is Bernoulli: p(x|z) = prod_i sigmoid(l_i)^t_i (1 - sigmoid(l_i))^(1 - t_i) with
+t = (x + 1) / 2. It is a probability distribution over *binary* images (t in {0, 1}), so the
+ELBO is a bound on log p(x) and bits per dimension are a code length only for binary data:
+train on `data.make_dataset(..., binarize=True)` and evaluate on `data.binarize(x_test)`, as
+the VAE literature does. On grey targets the same formula is a cross-entropy, which no model
+can push below the targets' own entropy (`bernoulli_entropy`); it still trains a good decoder
+mean (its expected value over binarisations of x is the cross-entropy on x itself), which is
+what image restoration uses.
 
 Example:
 
@@ -58,19 +63,53 @@ def gaussian_kl(mean, log_var):
     return 0.5 * ops.sum(ops.exp(log_var) + ops.square(mean) - 1.0 - log_var, axis=-1)
 
 
+def bernoulli_pixel_log_likelihood(images, logits):
+    """log p(x_i|z) of each pixel for images in [-1, 1] under Bernoulli(sigmoid(logits)).
+
+    With t = (x + 1) / 2, a pixel contributes t log p + (1 - t) log(1 - p), computed
+    stably from the logits: -(max(l, 0) - l t + log(1 + exp(-|l|))).
+
+    Returns:
+        the images' shape, in nats.
+    """
+    targets = (ops.cast(images, "float32") + 1.0) / 2.0
+    logits = ops.cast(logits, "float32")
+    return -(ops.maximum(logits, 0.0) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits))))
+
+
 def bernoulli_log_likelihood(images, logits):
     """log p(x|z) per example for images in [-1, 1] under per-pixel Bernoulli(sigmoid(logits)).
 
-    With t = (x + 1) / 2, each pixel contributes t log p + (1 - t) log(1 - p), computed
-    stably from the logits: -(max(l, 0) - l t + log(1 + exp(-|l|))).
+    The sum over pixels of `bernoulli_pixel_log_likelihood`. For binary images (values -1
+    and 1) it is a log-probability; for grey images a (negative) cross-entropy.
 
     Returns:
         (batch,), in nats.
     """
-    targets = (ops.cast(images, "float32") + 1.0) / 2.0
-    logits = ops.cast(logits, "float32")
-    per_pixel = ops.maximum(logits, 0.0) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
-    return -ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+    per_pixel = bernoulli_pixel_log_likelihood(images, logits)
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+def bernoulli_entropy(images):
+    """The targets' own entropy per image, -sum_i [t_i log t_i + (1 - t_i) log(1 - t_i)], nats.
+
+    The Bernoulli cross-entropy of a grey image is smallest, at exactly this value, when the
+    decoder predicts p_i = t_i for every pixel (Gibbs' inequality), so no model's
+    reconstruction term can go below it. It is 0 for binary images, and it is also the
+    entropy of the coin flips of `data.binarize`: the part of a binarised image that no
+    model can predict.
+
+    Args:
+        images: (batch, H, W, C) in [-1, 1] (NumPy or tensor).
+
+    Returns:
+        NumPy float64 (batch,), in nats.
+    """
+    t = np.clip((np.asarray(images, np.float64) + 1.0) / 2.0, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_pixel = -(np.where(t > 0, t * np.log(t), 0.0)
+                      + np.where(t < 1, (1 - t) * np.log1p(-t), 0.0))
+    return per_pixel.reshape(len(t), -1).sum(axis=1)
 
 
 def gaussian_log_density(z, mean, log_var):
@@ -200,7 +239,10 @@ class VAE(keras.Model):
             posterior mean), in [-1, 1].
 
     Metrics: `loss` (reconstruction + beta * kl), `reconstruction` (-log p(x|z), nats per
-    image) and `kl` (nats per image); `test_step` reports the same on held-out data.
+    image) and `kl` (nats per image), each a mean over all the examples seen in the epoch
+    (a smaller last batch weighs less); `test_step` reports the same on held-out data.
+    The likelihood p(x|z) is `pixel_log_likelihood` (Bernoulli); a subclass may override it,
+    and training, the bounds and `inpainting.latent_search_fill` all follow.
     """
 
     conditional = False
@@ -238,7 +280,12 @@ class VAE(keras.Model):
     def _unpack(self, data):
         """(images, labels or None) from what a dataset yields."""
         if isinstance(data, (tuple, list)):
+            if self.conditional and len(data) < 2:
+                raise ValueError(f"{type(self).__name__} trains on (images, labels) pairs")
             return data[0], (data[1] if self.conditional else None)
+        if self.conditional:
+            raise ValueError(f"{type(self).__name__} trains on (images, labels) pairs; "
+                             "make the dataset with make_dataset(images, labels)")
         return data, None
 
     def _with_labels(self, tensor, labels):
@@ -271,22 +318,37 @@ class VAE(keras.Model):
         z = keras.random.normal((num_samples, self.latent_dim), seed=seed)
         return ops.convert_to_numpy(self.decode(z, labels))
 
+    def pixel_log_likelihood(self, images, logits):
+        """log p(x_i|z) of each pixel, in nats (the images' shape): Bernoulli(sigmoid(logits)).
+
+        The decoder's likelihood, in one place: training, `elbo`, `iwae_bound` and
+        `inpainting.latent_search_fill` all call it.
+        """
+        return bernoulli_pixel_log_likelihood(images, logits)
+
+    def log_likelihood(self, images, logits):
+        """log p(x|z) per example, in nats (batch,): `pixel_log_likelihood` summed."""
+        per_pixel = self.pixel_log_likelihood(images, logits)
+        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
     def loss_terms(self, images, labels=None, training=False):
         """Per-example (reconstruction, kl) in nats, with one sample of z."""
         mean, log_var = self.encode(images, labels, training=training)
         z = self.sampling([mean, log_var])
         logits = self.decode_logits(z, labels, training=training)
-        return -bernoulli_log_likelihood(images, logits), gaussian_kl(mean, log_var)
+        return -self.log_likelihood(images, logits), gaussian_kl(mean, log_var)
 
     # -- training ---------------------------------------------------------------------
     def _loss(self, reconstruction, kl):
         """The negative ELBO with weight beta, averaged over the batch."""
         return ops.mean(reconstruction + self.beta * kl)
 
-    def _track(self, loss, reconstruction, kl):
-        self.loss_tracker.update_state(loss)
-        self.reconstruction_tracker.update_state(ops.mean(reconstruction))
-        self.kl_tracker.update_state(ops.mean(kl))
+    def _track(self, reconstruction, kl):
+        # Per-example values: a Mean over them weighs every example once, so the epoch's
+        # number is the mean over examples, not a mean of batch means.
+        self.loss_tracker.update_state(reconstruction + self.beta * kl)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
@@ -297,18 +359,35 @@ class VAE(keras.Model):
             scaled = loss_to_differentiate(loss, self.optimizer)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._track(loss, reconstruction, kl)
+        return self._track(reconstruction, kl)
 
     def test_step(self, data):
         images, labels = self._unpack(data)
         reconstruction, kl = self.loss_terms(images, labels)
-        return self._track(self._loss(reconstruction, kl), reconstruction, kl)
+        return self._track(reconstruction, kl)
 
     # -- evaluation -------------------------------------------------------------------
     def elbo(self, images, labels=None, num_samples=1, batch_size=256):
         """ELBO per image in nats (NumPy, (N,)), averaged over `num_samples` draws of z."""
         return self._per_image(images, labels, batch_size,
                                lambda x, y: self._elbo_batch(x, y, num_samples))
+
+    def distortion_and_rate(self, images, labels=None, num_samples=1, batch_size=256):
+        """Per-image (distortion, rate) in nats, NumPy (N,) each; -ELBO = distortion + rate.
+
+        distortion = E_q[-log p(x|z)] (averaged over `num_samples` draws of z) and rate =
+        KL(q(z|x) || p(z)). Average them over the images (`.mean()`) for per-example means.
+        """
+        def batch_terms(x, y):
+            mean, log_var = self.encode(x, y)
+            distortion = 0.0
+            for _ in range(num_samples):
+                z = self.sampling([mean, log_var])
+                distortion = distortion - self.log_likelihood(x, self.decode_logits(z, y))
+            return ops.stack([distortion / num_samples, gaussian_kl(mean, log_var)], axis=-1)
+
+        terms = self._per_image(images, labels, batch_size, batch_terms)  # (N, 2)
+        return terms[:, 0], terms[:, 1]
 
     def iwae_bound(self, images, labels=None, num_samples=50, batch_size=128):
         """Importance-weighted bound on log p(x) per image, in nats (Burda et al. 2016).
@@ -339,7 +418,7 @@ class VAE(keras.Model):
         log_weights = []
         for _ in range(num_samples):
             z = self.sampling([mean, log_var])
-            log_px_z = bernoulli_log_likelihood(images, self.decode_logits(z, labels))
+            log_px_z = self.log_likelihood(images, self.decode_logits(z, labels))
             log_pz = gaussian_log_density(z, ops.zeros_like(z), ops.zeros_like(z))
             log_qz = gaussian_log_density(z, mean, log_var)
             log_weights.append(log_px_z + log_pz - log_qz)

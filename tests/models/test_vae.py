@@ -7,7 +7,9 @@ from course_lib.models.vae import (
     CVAE,
     VAE,
     Sampling,
+    bernoulli_entropy,
     bernoulli_log_likelihood,
+    bernoulli_pixel_log_likelihood,
     build_decoder,
     build_encoder,
     gaussian_kl,
@@ -78,6 +80,48 @@ def test_bernoulli_log_likelihood_matches_binary_crossentropy():
     np.testing.assert_allclose(got, expected, rtol=1e-5)
 
 
+def test_grey_cross_entropy_is_never_below_the_targets_entropy():
+    grey = np.random.default_rng(2).uniform(-1, 1, size=(3, *SHAPE)).astype("float32")
+    floor = bernoulli_entropy(grey)
+    t = (grey + 1) / 2
+    best_logits = np.log(t / (1 - t)).astype("float32")  # p = t reaches the floor exactly
+    np.testing.assert_allclose(-ops.convert_to_numpy(bernoulli_log_likelihood(grey, best_logits)),
+                               floor, rtol=1e-4)
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        logits = best_logits + rng.normal(size=grey.shape).astype("float32")
+        assert np.all(-ops.convert_to_numpy(bernoulli_log_likelihood(grey, logits)) > floor)
+    np.testing.assert_allclose(bernoulli_entropy(_images(4)), 0.0, atol=1e-12)  # binary: 0
+    assert floor[0] == pytest.approx(np.sum(-(t[0] * np.log(t[0]) + (1 - t[0]) * np.log(1 - t[0]))))
+
+
+def test_pixel_log_likelihood_sums_to_the_image_log_likelihood():
+    images = _images(3)
+    logits = np.random.default_rng(4).normal(size=images.shape).astype("float32")
+    per_pixel = ops.convert_to_numpy(bernoulli_pixel_log_likelihood(images, logits))
+    assert per_pixel.shape == images.shape and np.all(per_pixel <= 0)
+    np.testing.assert_allclose(per_pixel.sum(axis=(1, 2, 3)),
+                               ops.convert_to_numpy(bernoulli_log_likelihood(images, logits)),
+                               rtol=1e-5)
+    vae = _tiny()
+    np.testing.assert_allclose(ops.convert_to_numpy(vae.log_likelihood(images, logits)),
+                               per_pixel.sum(axis=(1, 2, 3)), rtol=1e-5)
+
+
+def test_evaluate_reports_per_example_means_not_means_of_batch_means():
+    vae = _tiny()
+    vae.compile(keras.optimizers.Adam(1e-2))
+    x = _images(10)
+    # The KL does not depend on the draw of z, so it can be compared exactly.
+    _, rate = vae.distortion_and_rate(x)
+    result = vae.evaluate(x, batch_size=8, verbose=0, return_dict=True)  # batches of 8 and 2
+    assert result["kl"] == pytest.approx(rate.mean(), rel=1e-5)
+    assert abs(np.mean([rate[:8].mean(), rate[8:].mean()]) - rate.mean()) > 1e-4
+    distortion, _ = vae.distortion_and_rate(x, num_samples=200)
+    elbo = vae.elbo(x, num_samples=200)
+    np.testing.assert_allclose(-(distortion + rate), elbo, rtol=0.02)
+
+
 def test_training_lowers_the_negative_elbo():
     vae = _tiny()
     vae.compile(keras.optimizers.Adam(1e-2))
@@ -113,6 +157,13 @@ def test_cvae_output_depends_on_the_label():
     assert samples.shape == (6, *SHAPE)
     with pytest.raises(ValueError, match="needs labels"):
         cvae.sample(6)
+
+
+def test_cvae_given_unlabelled_data_says_how_to_fix_it():
+    cvae = _tiny(CVAE, num_classes=10)
+    cvae.compile(keras.optimizers.Adam(1e-2))
+    with pytest.raises(ValueError, match=r"\(images, labels\) pairs; make the dataset with"):
+        cvae.fit(_images(16), batch_size=8, epochs=1, verbose=0)
 
 
 def test_cvae_trains_on_labelled_batches():
