@@ -45,6 +45,7 @@ import numpy as np
 from keras import ops
 
 SCHEDULES = ("linear", "cosine")
+SPACINGS = ("trailing", "leading")  # of DDIM's timesteps
 
 
 # ---------------------------------------------------------------------------------------
@@ -319,8 +320,8 @@ class DDIMScheduler(DDPMScheduler):
 
     Example:
         >>> scheduler = DDIMScheduler.from_scheduler(ddpm_scheduler)  # or DDIMScheduler(1000)
-        >>> timesteps = scheduler.set_timesteps(50)                   # 980, 960, ..., 0
-        >>> x = scheduler.step(eps_pred, 980, 960, x)                 # x_980 -> x_960
+        >>> timesteps = scheduler.set_timesteps(50)                   # 999, 979, ..., 19
+        >>> x = scheduler.step(eps_pred, 999, 979, x)                 # x_999 -> x_979
     """
 
     def __init__(self, num_timesteps=1000, schedule="linear"):
@@ -335,21 +336,37 @@ class DDIMScheduler(DDPMScheduler):
         """A DDIM scheduler with the same schedule as `scheduler` (e.g. a `DDPMScheduler`)."""
         return cls(scheduler.num_timesteps, scheduler.schedule)
 
-    def set_timesteps(self, num_inference_steps, start=None):
-        """Evenly spaced timesteps for sampling, descending and ending at 0 (int64 array).
+    def set_timesteps(self, num_inference_steps, start=None, spacing="trailing"):
+        """Evenly spaced timesteps for sampling, descending (int64 array).
 
-        With T = 1000 and 50 steps: 980, 960, ..., 20, 0 (Song et al.'s "linear" spacing).
+        `spacing` says where the grid sits (Lin et al. 2024, "Common Diffusion Noise Schedules
+        and Sample Steps Are Flawed", Table 2). With T = 1000 and 50 steps:
+
+        - "trailing" (the default): 999, 979, ..., 19, i.e. round(arange(T, 0, -T/n)) - 1.
+          The first step starts at t = T - 1, the noisiest step, where x_t is pure noise
+          as the sampler assumes. The step from the last one goes to "before step 0" (t_prev = -1).
+        - "leading": 980, 960, ..., 20, 0 (Song et al. 2021's "linear" spacing, the DDIM
+          code's). The first step starts at T - T/n and treats pure noise as an image with
+          sqrt(abar) > 0 of signal: with the cosine schedule and 3 steps, sqrt(abar) = 0.50.
+
         With `start` (SDEdit, which begins from a partly noised image x_start), the steps
         run from `start` down to 0 instead: np.linspace(start, 0, n) rounded, so that
-        start = 500 and 5 steps give 500, 375, 250, 125, 0.
+        start = 500 and 5 steps give 500, 375, 250, 125, 0 (`spacing` is then unused).
         """
         if (not isinstance(num_inference_steps, numbers.Integral)
                 or not 1 <= num_inference_steps <= self.num_timesteps):
             raise ValueError(f"num_inference_steps must be an integer from 1 to num_timesteps "
                              f"= {self.num_timesteps}, got {num_inference_steps!r}.")
+        if spacing not in SPACINGS:
+            raise ValueError(f"Unknown spacing {spacing!r}: use one of "
+                             f"{', '.join(map(repr, SPACINGS))}.")
         if start is None:
-            stride = self.num_timesteps // num_inference_steps
-            return (np.arange(num_inference_steps) * stride)[::-1].copy()
+            if spacing == "leading":
+                stride = self.num_timesteps // num_inference_steps
+                return (np.arange(num_inference_steps) * stride)[::-1].copy()
+            stride = self.num_timesteps / num_inference_steps  # T - k * stride, less 1
+            grid = self.num_timesteps - np.arange(num_inference_steps) * stride
+            return np.round(grid).astype(np.int64) - 1
         if not (isinstance(start, numbers.Integral) and 0 <= start < self.num_timesteps):
             raise ValueError(f"start must be an integer timestep in [0, {self.num_timesteps}),"
                              f" got {start!r}.")

@@ -183,16 +183,47 @@ def test_v_prediction_implies_the_true_noise(t):
 # -- DDIM --------------------------------------------------------------------------------
 
 
-def test_ddim_timesteps_are_an_evenly_spaced_descending_subset():
+def test_ddim_timesteps_trail_from_the_last_step_by_default():
     scheduler = DDIMScheduler(1000)
     timesteps = scheduler.set_timesteps(50)
-    assert len(timesteps) == 50 and timesteps[0] == 980 and timesteps[-1] == 0
+    assert len(timesteps) == 50 and timesteps[0] == 999 and timesteps[-1] == 19
     assert np.all(np.diff(timesteps) == -20)
     np.testing.assert_array_equal(scheduler.set_timesteps(1000), np.arange(1000)[::-1])
+    # Lin et al. 2024, Table 2: trailing 10 of 1000 steps
+    np.testing.assert_array_equal(scheduler.set_timesteps(10),
+                                  [999, 899, 799, 699, 599, 499, 399, 299, 199, 99])
     with pytest.raises(ValueError, match="num_inference_steps .* 1000, got 1001"):
         scheduler.set_timesteps(1001)
     with pytest.raises(ValueError, match="num_inference_steps"):
         scheduler.set_timesteps(0)
+    with pytest.raises(ValueError, match="Unknown spacing 'linear'"):
+        scheduler.set_timesteps(10, spacing="linear")
+
+
+@pytest.mark.parametrize("num_timesteps", [10, 200, 1000])
+def test_trailing_timesteps_start_at_pure_noise_and_fall_strictly(num_timesteps):
+    scheduler = DDIMScheduler(num_timesteps, "cosine")
+    for num_steps in range(1, num_timesteps + 1):
+        timesteps = scheduler.set_timesteps(num_steps)
+        assert len(timesteps) == num_steps and timesteps.dtype == np.int64
+        assert timesteps[0] == num_timesteps - 1  # the step whose x_t is (nearly) pure noise
+        assert np.all(np.diff(timesteps) < 0) and 0 <= timesteps[-1] < num_timesteps / num_steps
+        # evenly spaced: every gap is T / n, rounded
+        gaps = -np.diff(timesteps)
+        assert np.all(np.abs(gaps - num_timesteps / num_steps) < 1)
+
+
+def test_leading_timesteps_are_the_ddim_paper_grid_and_start_half_noised():
+    scheduler = DDIMScheduler(1000, "cosine")
+    timesteps = scheduler.set_timesteps(50, spacing="leading")
+    assert timesteps[0] == 980 and timesteps[-1] == 0 and np.all(np.diff(timesteps) == -20)
+    # With 3 steps, leading spacing starts at t = 666, where sqrt(abar) is 0.50: it treats
+    # pure noise as a half-noised image. Trailing starts where almost no signal is left.
+    first_leading = scheduler.set_timesteps(3, spacing="leading")[0]
+    first_trailing = scheduler.set_timesteps(3)[0]
+    assert first_leading == 666 and first_trailing == 999
+    assert np.sqrt(scheduler.alphas_cumprod[first_leading]) == pytest.approx(0.50, abs=0.01)
+    assert np.sqrt(scheduler.alphas_cumprod[first_trailing]) < 0.01
 
 
 @pytest.mark.parametrize("t", [0, 10, 500, 999])

@@ -1,4 +1,4 @@
-"""`DiffusionModel`: trains a denoising network and samples with DDPM, DDIM or flow matching.
+"""`DiffusionModel`: trains a denoising network (diffusion or flow matching) and predicts.
 
 Taught in notebooks/02_diffusion. Training a diffusion model (Ho et al. 2020, "Denoising
 Diffusion Probabilistic Models") is regression: pick an image x0, a timestep t ~ U{0..T-1}
@@ -6,14 +6,19 @@ and noise eps ~ N(0, I), make x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, and 
 
     L_simple = E_{x0, t, eps} || eps - eps_theta(x_t, t) ||^2        (Ho et al. eq. 14).
 
-With `objective="velocity"` the same model trains flow matching instead (Lipman et al. 2023,
-"Flow Matching for Generative Modeling"; Liu et al. 2023, "Flow Straight and Fast"):
-t ~ U(0, 1), x_t = (1 - t) x0 + t eps, and the network regresses the velocity eps - x0.
+With `objective="v"` it regresses v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0 instead
+(v-prediction, Salimans & Ho 2022), and samples with the noise that v implies. With
+`objective="flow"` the same model trains flow matching (Lipman et al. 2023, "Flow Matching for
+Generative Modeling"; Liu et al. 2023, "Flow Straight and Fast"): t ~ U(0, 1),
+x_t = (1 - t) x0 + t eps, and the network regresses the flow's velocity eps - x0 (a different
+target from v: no schedule, no sqrt(abar_t)).
 
-Sampling starts from pure noise and applies a scheduler (`course_lib.schedulers`) step by step:
-"ddpm" (ancestral, all T steps), "ddim" (any number of steps, deterministic with eta = 0) or,
-for the velocity objective, "euler". The notebook writes these loops by hand; `sample` is the
-same loop, batched.
+The model trains and predicts: `guided_prediction(x, t, labels, guidance_scale)` is what a
+sampler steps with (the noise, or the flow's velocity). Sampling and editing are procedures
+over a trained model in `course_lib.sampling` ("ddpm": ancestral, all T steps; "ddim": any
+number of steps, deterministic with eta = 0; "euler" for flow matching; RePaint inpainting;
+SDEdit); `sample`, `inpaint` and `edit` here call them. The notebooks write these loops by
+hand; `sample` is the same loop, batched.
 
 Two more ingredients:
 
@@ -42,32 +47,36 @@ Example:
     samples = model.sample(64, sampler="ddim", num_steps=50, seed=0)  # (64, 16, 16, 1)
 """
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from course_lib import sampling
 from course_lib.schedulers import DDIMScheduler, DDPMScheduler, FlowMatchingScheduler
 from course_lib.training import loss_to_differentiate, prepare_optimizer
 
 PACKAGE = "course_lib"
-OBJECTIVES = ("eps", "v", "velocity")
-SAMPLERS = {"eps": ("ddim", "ddpm"), "v": ("ddim", "ddpm"), "velocity": ("euler",)}
+OBJECTIVES = ("eps", "v", "flow")
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class DiffusionModel(keras.Model):
-    """A diffusion (or flow-matching) model with its own `train_step`, EMA and samplers.
+    """A diffusion (or flow-matching) model with its own `train_step`, EMA and predictions.
 
     Args:
         network: a model mapping [x_t, t] (or [x_t, t, labels]) to an image-shaped float32
             output, e.g. `build_unet`. t is a float32 timestep in [0, num_timesteps).
-        num_timesteps: T, the number of noising steps (for the velocity objective, only the
+        num_timesteps: T, the number of noising steps (for the flow objective, only the
             scale of the network's time input: t in [0, 1] is given to it as t * T).
         schedule: "linear" or "cosine" (see `course_lib.schedulers.beta_schedule`).
         objective: "eps" (predict the noise: DDPM/DDIM), "v" (predict
             v = sqrt(abar_t) eps - sqrt(1 - abar_t) x0, Salimans & Ho 2022, then sample
-            with DDPM/DDIM as from the noise it implies) or "velocity" (flow matching).
+            with DDPM/DDIM as from the noise it implies) or "flow" (flow matching: predict
+            the velocity noise - x0 of the straight path). "velocity", the old name of
+            "flow", still works, with a warning.
         ema_decay: d, the decay of the weights' moving average (0: the EMA network is a copy
             of the latest weights).
         cond_dropout: for a conditional network, the probability of training on the null
@@ -80,15 +89,20 @@ class DiffusionModel(keras.Model):
         inputs: [x_t, t] or [x_t, t, labels]. Returns the network's output (float32).
 
     Metrics: `loss`, the mean squared error of the network's output against its target (the
-    noise, or the velocity); `test_step` reports the same on held-out images.
+    noise, v, or the flow's velocity); `test_step` reports the same on held-out images.
     """
 
     def __init__(self, network, num_timesteps=1000, schedule="linear", objective="eps",
                  ema_decay=0.999, cond_dropout=0.1, num_classes=None, seed=0, **kwargs):
         super().__init__(**kwargs)
+        if objective == "velocity":
+            warnings.warn('objective="velocity" is now called "flow" (flow matching\'s velocity '
+                          'noise - x0, not the v of v-prediction): use objective="flow".',
+                          FutureWarning, stacklevel=2)
+            objective = "flow"
         if objective not in OBJECTIVES:
             raise ValueError(f"Unknown objective {objective!r}: use 'eps' (noise prediction, "
-                             "DDPM/DDIM), 'v' (v-prediction, DDPM/DDIM) or 'velocity' (flow "
+                             "DDPM/DDIM), 'v' (v-prediction, DDPM/DDIM) or 'flow' (flow "
                              "matching).")
         if not 0.0 <= ema_decay <= 1.0:
             raise ValueError(f"ema_decay must be in [0, 1], got {ema_decay}.")
@@ -164,7 +178,7 @@ class DiffusionModel(keras.Model):
     def _time_input(self, t):
         """What the network sees as time: the timestep, or T * t for flow matching."""
         t = ops.cast(t, "float32")
-        return t * self.num_timesteps if self.objective == "velocity" else t
+        return t * self.num_timesteps if self.objective == "flow" else t
 
     def compute_loss_terms(self, x0, labels=None, training=False):
         """(prediction, target) for a random t and noise per image, both float32."""
@@ -215,7 +229,12 @@ class DiffusionModel(keras.Model):
             ema_weight.assign(decay * ema_weight + (1.0 - decay) * ops.cast(weight,
                                                                             ema_weight.dtype))
 
-    # -- sampling ---------------------------------------------------------------------
+    # -- predicting -------------------------------------------------------------------
+    @property
+    def prediction(self):
+        """What `guided_prediction` returns: "eps" (objectives "eps", "v") or "flow"."""
+        return "flow" if self.objective == "flow" else "eps"
+
     def _forward(self, network):
         """network(inputs) as a compiled function, traced once per network and batch size.
 
@@ -229,237 +248,75 @@ class DiffusionModel(keras.Model):
             self._forward_functions[key] = function
         return lambda inputs: ops.convert_to_numpy(self._forward_functions[key](inputs))
 
-    def _predict(self, network, x, t, labels, guidance_scale):
-        """What a sampler steps with at (x, t): the network's output (the noise, or the flow's
-        velocity), guided when labels are given and w != 1. For objective "v", the noise
-        that the predicted v implies, so that the DDPM and DDIM steps apply unchanged."""
-        output = self._guided_output(network, x, t, labels, guidance_scale)
-        return self.scheduler.eps_from_v(output, x, t) if self.objective == "v" else output
+    def guided_prediction(self, x, t, labels=None, guidance_scale=1.0, use_ema=True,
+                          negative_labels=None):
+        """What a sampler steps with at (x, t), as NumPy of x's shape.
 
-    def _guided_output(self, network, x, t, labels, guidance_scale):
+        The network's output, guided when `labels` are given and w != 1 (classifier-free
+        guidance, in one batch of 2n: out(y) and out(null) together),
+
+            out = out(x_t, t, null) + w (out(x_t, t, y) - out(x_t, t, null)),
+
+        then, for objective "v", turned into the noise it implies (`eps_from_v`; the mix
+        commutes with it, since eps is linear in v), so that the DDPM and DDIM steps apply
+        unchanged. For "flow" the output is the velocity. With `negative_labels` y', the
+        prediction for y' takes the place of the unconditional one (a "negative prompt"):
+        out(y') + w (out(y) - out(y')) steers towards y and away from y'.
+
+        Args:
+            x: (n, *image_shape) NumPy, the current samples.
+            t: one time for the batch: an integer step, or a flow time in [0, 1].
+            labels: None (the null label, for a conditional network) or (n,) int labels.
+            guidance_scale: w (1: conditional; 0: unconditional, or the negative label's).
+            use_ema: use the EMA network (True) or the latest weights.
+            negative_labels: None (the null label) or (n,) int labels to steer away from.
+        """
+        network = self.ema_network if use_ema else self.network
         n, forward = len(x), self._forward(network)
         time = np.full((n,), ops.convert_to_numpy(self._time_input(t)), np.float32)
+        if self.conditional:
+            null = np.full((n,), self.num_classes, np.int32)
+            away = null if negative_labels is None else np.asarray(negative_labels, np.int32)
         if not self.conditional:
-            return forward([x, time])
-        null = np.full((n,), self.num_classes, np.int32)
-        if labels is None or guidance_scale == 0:
-            return forward([x, time, null])
-        if guidance_scale == 1:
-            return forward([x, time, labels])
-        # One batch of 2n: the conditional and the unconditional prediction together.
-        both = forward([np.concatenate([x, x]), np.concatenate([time, time]),
-                        np.concatenate([labels, null])])
-        conditional, unconditional = both[:n], both[n:]
-        return unconditional + guidance_scale * (conditional - unconditional)
+            output = forward([x, time])
+        elif labels is None:
+            output = forward([x, time, null])
+        elif guidance_scale == 0:
+            output = forward([x, time, away])
+        elif guidance_scale == 1:
+            output = forward([x, time, labels])
+        else:
+            both = forward([np.concatenate([x, x]), np.concatenate([time, time]),
+                            np.concatenate([labels, away])])
+            conditional, unconditional = both[:n], both[n:]
+            output = unconditional + guidance_scale * (conditional - unconditional)
+        return self.scheduler.eps_from_v(output, x, t) if self.objective == "v" else output
 
-    def _sampling_plan(self, sampler, num_steps):
-        """[(t, t_next), ...] for the chosen sampler, from noise to data."""
-        if sampler not in SAMPLERS[self.objective]:
-            raise ValueError(f"Unknown sampler {sampler!r} for objective {self.objective!r}: "
-                             f"use one of {SAMPLERS[self.objective]}.")
-        if sampler == "ddpm":
-            if num_steps not in (None, self.num_timesteps):
-                raise ValueError(f"The ddpm sampler takes all num_timesteps = "
-                                 f"{self.num_timesteps} steps, got num_steps={num_steps}; "
-                                 "use sampler='ddim' for fewer steps.")
-            return [(t, t - 1) for t in self.scheduler.timesteps]
-        if sampler == "ddim":
-            timesteps = self.ddim_scheduler.set_timesteps(50 if num_steps is None else num_steps)
-            return list(zip(timesteps, [*timesteps[1:], -1]))
-        times = self.scheduler.set_timesteps(50 if num_steps is None else num_steps)
-        return list(zip(times[:-1], times[1:]))
-
+    # -- sampling and editing: thin delegates to course_lib.sampling ------------------------
     def sample(self, num_samples, sampler=None, num_steps=None, eta=0.0, labels=None,
                guidance_scale=1.0, seed=0, use_ema=True, batch_size=256,
-               return_trajectory=False):
-        """Generates images from noise: (num_samples, *image_shape) NumPy, clipped to [-1, 1].
-
-        Args:
-            num_samples: how many images.
-            sampler: "ddim" (default for the eps objective), "ddpm", or "euler" (the only
-                one, and the default, for the velocity objective).
-            num_steps: network evaluations per image (default 50; "ddpm" always takes
-                num_timesteps).
-            eta: DDIM's noise level (0: deterministic; 1: DDPM-like).
-            labels: for a conditional network, the label of each sample (or one for all);
-                None draws unconditional samples (the null label).
-            guidance_scale: w of classifier-free guidance (1: conditional, 0: unconditional).
-            seed: an int for a reproducible set, or None for a new one each call.
-            use_ema: sample with the EMA weights (True) or the latest weights.
-            batch_size: images denoised at once.
-            return_trajectory: also return every intermediate x_t, as an array
-                (num_steps + 1, num_samples, *image_shape) from noise to the result.
-        """
-        sampler = sampler or SAMPLERS[self.objective][0]
-        plan = self._sampling_plan(sampler, num_steps)
-        labels = self._check_labels(labels, num_samples)
-        network = self.ema_network if use_ema else self.network
-        generator = keras.random.SeedGenerator(seed)
-        x_start = ops.convert_to_numpy(
-            keras.random.normal((num_samples, *self.image_shape), seed=generator))
-        images, trajectories = [], []
-        for start in range(0, num_samples, batch_size):
-            x = x_start[start:start + batch_size]
-            y = None if labels is None else labels[start:start + batch_size]
-            frames = [x]
-            for t, t_next in plan:
-                output = self._predict(network, x, t, y, guidance_scale)
-                if sampler == "ddim":
-                    x = self.ddim_scheduler.step(output, t, t_next, x, eta=eta, seed=generator)
-                elif sampler == "ddpm":
-                    x = self.scheduler.step(output, t, x, seed=generator, clip_x0=True)
-                else:
-                    x = self.scheduler.step(output, t, t_next, x)
-                if return_trajectory:
-                    frames.append(x)
-            images.append(np.clip(x, -1.0, 1.0))
-            if return_trajectory:
-                trajectories.append(np.stack(frames))
-        images = np.concatenate(images).astype(np.float32)
-        if return_trajectory:
-            return images, np.concatenate(trajectories, axis=1).astype(np.float32)
-        return images
-
-    def _check_labels(self, labels, num_samples):
-        """labels as an int32 array (num_samples,), or None; a clear error if they cannot be."""
-        if labels is None:
-            return None
-        if not self.conditional:
-            raise ValueError("This DiffusionModel's network takes no labels: pass labels=None.")
-        labels = np.broadcast_to(np.asarray(labels, np.int32), (num_samples,))
-        if labels.min() < 0 or labels.max() > self.num_classes:
-            raise ValueError(f"labels must be in 0..{self.num_classes} "
-                             f"({self.num_classes} is the null label).")
-        return labels
-
-    def _check_images(self, images):
-        images = np.asarray(images, np.float32)
-        if images.ndim != 4 or images.shape[1:] != self.image_shape:
-            raise ValueError(f"images must have shape (N, {', '.join(map(str, self.image_shape))})"
-                             f" like the training images, got {images.shape}.")
-        return images
-
-    def _ddim_loop(self, x, timesteps, network, labels, guidance_scale, eta, generator,
-                   known=None, mask=None, resample=1):
-        """DDIM steps through `timesteps` (descending, then -1), optionally RePaint-style."""
-        scheduler = self.ddim_scheduler
-        steps = list(zip(timesteps, [*timesteps[1:], -1]))
-        for t, t_prev in steps:
-            for round_ in range(resample):
-                output = self._predict(network, x, t, labels, guidance_scale)
-                x_prev = scheduler.step(output, t, t_prev, x, eta=eta, seed=generator)
-                if known is not None:
-                    # The visible pixels: the real image, noised to the same step.
-                    noise = ops.convert_to_numpy(keras.random.normal(x.shape, seed=generator))
-                    seen = known if t_prev < 0 else scheduler.renoise(known, -1, t_prev, noise)
-                    x_prev = mask * seen + (1.0 - mask) * x_prev
-                if round_ < resample - 1 and t_prev >= 0:
-                    # RePaint's resampling: back up to step t, and take the step again.
-                    noise = ops.convert_to_numpy(keras.random.normal(x.shape, seed=generator))
-                    x = scheduler.renoise(x_prev, t_prev, t, noise)
-                else:
-                    x = x_prev
-        return x
-
-    def _batched(self, function, arrays, batch_size):
-        """Concatenates function(*batch) over batches of the arrays (None stays None)."""
-        size = len(arrays[0])
-        return np.concatenate([
-            function(*(None if a is None else a[start:start + batch_size] for a in arrays))
-            for start in range(0, size, batch_size)]).astype(np.float32)
-
-    def _require_ddim(self, what):
-        if self.objective == "velocity":
-            raise ValueError(f"{what} runs DDIM steps and needs objective='eps' or 'v'; this model "
-                             f"has objective={self.objective!r}.")
+               return_trajectory=False, spacing="trailing", negative_labels=None):
+        """Generates images from noise; `course_lib.sampling.sample` (its arguments)."""
+        return sampling.sample(self, num_samples, sampler=sampler, num_steps=num_steps,
+                               eta=eta, labels=labels, guidance_scale=guidance_scale,
+                               seed=seed, use_ema=use_ema, batch_size=batch_size,
+                               return_trajectory=return_trajectory, spacing=spacing,
+                               negative_labels=negative_labels)
 
     def inpaint(self, images, mask, num_steps=50, resample=5, eta=1.0, labels=None,
-                guidance_scale=1.0, seed=0, use_ema=True, batch_size=256):
-        """Fills the missing pixels (mask == 0) of `images`: RePaint (Lugmayr et al. 2022).
-
-        Sampling runs DDIM steps from pure noise, but after each step x_t -> x_t' the visible
-        pixels are replaced by the real image noised to the same step:
-
-            x_t' <- m * (sqrt(abar_t') x0 + sqrt(1 - abar_t') z) + (1 - m) * x_t'.
-
-        The model only generates the hole, and sees the real surroundings at the right noise
-        level. Replacement alone (`resample=1`, the imputation of Song et al. 2021, "Score-Based
-        Generative Modeling through Stochastic Differential Equations") fits the two parts
-        badly: the model's step was computed from the old visible pixels, not the new ones.
-        RePaint harmonises them by resampling: after combining, it noises x_t' back to x_t
-        (`DDIMScheduler.renoise`) and takes the step again, `resample` times in all per step
-        (RePaint's jump length of one step).
-
-        Args:
-            images: (N, H, W, C) in [-1, 1]; only the visible pixels are used.
-            mask: the same shape (or broadcastable), 1 = visible, 0 = missing.
-            num_steps: DDIM steps; the network runs num_steps * resample times per image.
-            resample: steps taken at each noise level (1: plain replacement).
-            eta: DDIM's noise (1, the default: DDPM-like random steps, as RePaint uses).
-            labels, guidance_scale: for a conditional model, as in `sample`.
-            seed, use_ema, batch_size: as in `sample`.
-
-        Returns:
-            float32 NumPy (N, H, W, C): the visible pixels exactly those of `images`, the
-            missing ones generated.
-        """
-        self._require_ddim("inpaint")
-        images = self._check_images(images)
-        mask = np.broadcast_to(np.asarray(mask, np.float32), images.shape)
-        if not np.isin(mask, (0.0, 1.0)).all():
-            raise ValueError("mask must hold only 0 (missing) and 1 (visible).")
-        if int(resample) != resample or resample < 1:
-            raise ValueError(f"resample must be a positive integer, got {resample!r}.")
-        labels = self._check_labels(labels, len(images))
-        network = self.ema_network if use_ema else self.network
-        generator = keras.random.SeedGenerator(seed)
-        timesteps = self.ddim_scheduler.set_timesteps(num_steps)
-
-        def fill(known, visible, y):
-            x = ops.convert_to_numpy(keras.random.normal(known.shape, seed=generator))
-            x = self._ddim_loop(x, timesteps, network, y, guidance_scale, eta, generator,
-                                known=known, mask=visible, resample=int(resample))
-            return visible * known + (1.0 - visible) * np.clip(x, -1.0, 1.0)
-
-        return self._batched(fill, (images, mask, labels), batch_size)
+                guidance_scale=1.0, seed=0, use_ema=True, batch_size=256, spacing="trailing"):
+        """Fills the pixels where mask == 0 (RePaint); `course_lib.sampling.inpaint`."""
+        return sampling.inpaint(self, images, mask, num_steps=num_steps, resample=resample,
+                                eta=eta, labels=labels, guidance_scale=guidance_scale,
+                                seed=seed, use_ema=use_ema, batch_size=batch_size,
+                                spacing=spacing)
 
     def edit(self, images, strength=0.5, num_steps=25, eta=0.0, labels=None,
              guidance_scale=1.0, seed=0, use_ema=True, batch_size=256):
-        """SDEdit (Meng et al. 2022): noise the images part of the way, then denoise them.
-
-        x_t0 = sqrt(abar_t0) x + sqrt(1 - abar_t0) z with t0 = strength * (T - 1), then DDIM
-        from t0 to 0. The noise washes out the details of the input but keeps its coarse
-        layout, and the model redraws the details as it would for its own samples: a rough
-        sketch becomes a plausible image. Low strength keeps the input (faithful), high
-        strength ignores it (realistic, but unrelated); strength 1 is plain sampling.
-
-        Args:
-            images: (N, H, W, C) in [-1, 1]: the guides (sketches, photos to change).
-            strength: t0 / (T - 1), in (0, 1].
-            num_steps: DDIM steps from t0 to 0 (at most t0 + 1).
-            eta, labels, guidance_scale, seed, use_ema, batch_size: as in `sample`; with
-                labels, the model redraws the input as that class.
-
-        Returns:
-            float32 NumPy (N, H, W, C), clipped to [-1, 1].
-        """
-        self._require_ddim("edit")
-        images = self._check_images(images)
-        if not 0.0 < strength <= 1.0:
-            raise ValueError(f"strength must be in (0, 1], got {strength!r}.")
-        labels = self._check_labels(labels, len(images))
-        network = self.ema_network if use_ema else self.network
-        generator = keras.random.SeedGenerator(seed)
-        start = int(round(strength * (self.num_timesteps - 1)))
-        timesteps = self.ddim_scheduler.set_timesteps(min(num_steps, start + 1), start=start)
-
-        def redraw(guide, y):
-            noise = ops.convert_to_numpy(keras.random.normal(guide.shape, seed=generator))
-            x = self.scheduler.add_noise(guide, noise, start)
-            x = self._ddim_loop(x, timesteps, network, y, guidance_scale, eta, generator)
-            return np.clip(x, -1.0, 1.0)
-
-        return self._batched(redraw, (images, labels), batch_size)
+        """Noises the images to `strength`, then denoises (SDEdit); `course_lib.sampling.edit`."""
+        return sampling.edit(self, images, strength=strength, num_steps=num_steps, eta=eta,
+                             labels=labels, guidance_scale=guidance_scale, seed=seed,
+                             use_ema=use_ema, batch_size=batch_size)
 
     # -- serialization ----------------------------------------------------------------
     def get_config(self):

@@ -83,8 +83,8 @@ def test_ema_lags_the_weights_and_equals_them_at_decay_zero(trained):
         np.testing.assert_array_equal(a, b)
 
 
-def test_velocity_objective_trains_and_samples_with_euler():
-    model = _tiny(objective="velocity", run_eagerly=True)
+def test_flow_objective_trains_and_samples_with_euler():
+    model = _tiny(objective="flow", run_eagerly=True)
     history = model.fit(_images(16), batch_size=16, epochs=1, verbose=0).history
     assert np.all(np.isfinite(history["loss"]))
     samples = model.sample(3, num_steps=4, seed=0)
@@ -93,6 +93,16 @@ def test_velocity_objective_trains_and_samples_with_euler():
         model.sample(3, sampler="ddim")
     with pytest.raises(ValueError, match="objective"):
         DiffusionModel(model.network, objective="x0")
+
+
+def test_the_old_name_velocity_means_flow_and_says_so():
+    keras.utils.set_random_seed(0)
+    network = build_unet(SHAPE, WIDTHS, num_heads=2)
+    with pytest.warns(FutureWarning, match='objective="flow"'):
+        model = DiffusionModel(network, num_timesteps=NUM_TIMESTEPS, objective="velocity")
+    assert model.objective == "flow" and model.get_config()["objective"] == "flow"
+    assert model.prediction == "flow"
+    assert DiffusionModel(network, objective="v").prediction == "eps"  # v samples through eps
 
 
 def test_conditional_model_needs_labels_to_train(conditional):
@@ -162,13 +172,16 @@ def test_guidance_scale_zero_is_unconditional_sampling(conditional):
 
 
 def test_guided_prediction_extrapolates_from_unconditional_to_conditional(conditional):
-    network = conditional.ema_network
     x, labels = _images(4), np.array([0, 1, 2, 0], "int32")
-    conditional_eps = conditional._predict(network, x, 50, labels, 1.0)
-    unconditional_eps = conditional._predict(network, x, 50, labels, 0.0)
-    guided = conditional._predict(network, x, 50, labels, 3.0)
+    conditional_eps = conditional.guided_prediction(x, 50, labels, 1.0)
+    unconditional_eps = conditional.guided_prediction(x, 50, labels, 0.0)
+    guided = conditional.guided_prediction(x, 50, labels, 3.0)
     np.testing.assert_allclose(guided, unconditional_eps + 3 * (conditional_eps -
                                                                  unconditional_eps), atol=1e-5)
+    np.testing.assert_allclose(conditional.guided_prediction(x, 50, None, 3.0),
+                               unconditional_eps, atol=1e-6)  # no labels: the null label
+    assert not np.allclose(conditional.guided_prediction(x, 50, labels, 1.0, use_ema=False),
+                           conditional_eps)
 
 
 # -- editing: inpainting and SDEdit ------------------------------------------------------
@@ -257,9 +270,9 @@ def test_editing_rejects_bad_inputs_clearly(trained):
         model.inpaint(images, np.ones(images.shape), resample=0)
     with pytest.raises(ValueError, match=r"strength must be in \(0, 1\]"):
         model.edit(images, strength=0.0)
-    velocity = _tiny(objective="velocity")
+    flow = _tiny(objective="flow")
     with pytest.raises(ValueError, match="needs objective='eps'"):
-        velocity.edit(images)
+        flow.edit(images)
 
 
 # -- saving and resuming -----------------------------------------------------------------
