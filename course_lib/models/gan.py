@@ -427,7 +427,10 @@ class GAN(keras.Model):
         d_vars = self.discriminator.trainable_variables
         g_vars = self.generator.trainable_variables
 
-        # 1. Discriminator: real -> 1, fake -> 0, the generator held fixed.
+        # 1. Discriminator: real -> 1, fake -> 0, the generator held fixed. Real and fake
+        # batches in separate calls (as DCGAN's reference code): BatchNorm normalises each by
+        # its own statistics. One joint call lets D win outright on digits and the samples
+        # get worse (`python benchmarks/gan.py --only discriminator_batches`; notebook 02).
         fake = self.generate(self.latents(batch_size), self._fake_labels(labels, batch_size),
                              training=True)
         with tf.GradientTape() as tape:

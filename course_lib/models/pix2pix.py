@@ -168,29 +168,40 @@ def build_unet_generator(image_shape=(32, 32, 3), filters=(64, 128, 256), name="
 
 
 def build_patch_discriminator(image_shape=(32, 32, 3), filters=(64, 128, 256),
-                              name="discriminator"):
+                              normalization=None, name="discriminator"):
     """The PatchGAN discriminator: one logit per overlapping patch of the (input, output) pair.
 
-    The two images are concatenated along channels; 4x4 convolutions with LeakyReLU
-    (BatchNorm after the first), of stride 2 except the last, shrink them, and a last 4x4
-    convolution gives a grid of logits. Each logit sees a window of
-    r = 1 + sum_l (k_l - 1) * prod_{i<l} s_i pixels: 16 for two filters, 34 for three, 70 for
-    the paper's five (strides 2, 2, 2, 1, 1). `Pix2Pix` calls it once on the real and the
-    fake pairs together, so that BatchNorm normalises both with the same statistics.
+    The two images are concatenated along channels; 4x4 convolutions with LeakyReLU, of
+    stride 2 except the last, shrink them, and a last 4x4 convolution gives a grid of
+    logits. Each logit sees a window of r = 1 + sum_l (k_l - 1) * prod_{i<l} s_i pixels: 16
+    for two filters, 34 for three, 70 for the paper's five (strides 2, 2, 2, 1, 1).
+
+    No normalisation by default. `Pix2Pix`, like `GAN`, calls the discriminator separately
+    on the real and the restored pairs, and BatchNorm would then normalise each batch by its
+    own statistics, hiding from D any difference shared by the whole batch (restorations
+    that are all a little too smooth). Against a fixed generator this keeps a BatchNorm
+    discriminator near chance where a plain one learns (tests/models/test_pix2pix.py); in
+    full training both stay near chance and both sharpen the restorations
+    (`python benchmarks/gan.py --only discriminator_batches`). The paper's BatchNorm, with
+    one image a batch, normalised each image by itself. `normalization="batch"` puts
+    BatchNorm after every convolution but the first, for that comparison.
 
     Args:
         image_shape: (height, width, channels) of each image of the pair.
         filters: channels of the stride-2 convolutions.
+        normalization: None, or "batch" for BatchNorm after every convolution but the first.
 
     Returns:
         a `keras.Model` mapping `[source, candidate]` to logits (batch, h, w, 1), float32.
     """
+    if normalization not in (None, "batch"):
+        raise ValueError(f"normalization must be None or 'batch', got {normalization!r}")
     source = keras.Input(image_shape, name="source")
     candidate = keras.Input(image_shape, name="candidate")
     h = layers.Concatenate()([source, candidate])
     for i, f in enumerate(filters):
         h = layers.Conv2D(f, 4, strides=2 if i < len(filters) - 1 else 1, padding="same")(h)
-        if i > 0:
+        if i > 0 and normalization == "batch":
             h = layers.BatchNormalization()(h)
         h = layers.LeakyReLU(0.2)(h)
     logits = layers.Conv2D(1, 4, padding="same", dtype="float32", name="patch_logits")(h)
@@ -292,14 +303,10 @@ class Pix2Pix(keras.Model):
             restored = self.generator(source, training=True)
             reconstruction = self.reconstruction_loss(target, restored)
             if self.discriminator is not None:
-                # One call on the real and the fake pairs together: BatchNorm then normalises
-                # both with the same statistics. Two separate calls would normalise each batch
-                # by its own mean and variance, erasing the batch-wide difference (sharp real
-                # images, blurred fakes) that D has to detect, and D stays at chance.
-                logits = self.discriminator(
-                    [ops.concatenate([source, source]), ops.concatenate([target, restored])],
-                    training=True)
-                real_logits, fake_logits = ops.split(logits, 2)
+                # Real and restored pairs in separate calls, as `GAN.train_step` does (the
+                # default PatchGAN has no BatchNorm: see build_patch_discriminator).
+                real_logits = self.discriminator([source, target], training=True)
+                fake_logits = self.discriminator([source, restored], training=True)
                 d_loss = discriminator_loss(real_logits, fake_logits)
                 g_loss = pix2pix_generator_loss(fake_logits, target, restored, self.l1_weight,
                                                 self.reconstruction_loss)
