@@ -161,28 +161,46 @@ def test_some_course_notebooks_have_exercises():
 
 
 @pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS, ids=lambda p: p.name)
-def test_course_notebook_assigns_and_student_version_runs_to_its_first_exercise(
-        notebook, tmp_path, monkeypatch):
+def test_course_notebook_assigns_and_its_tests_tell_answers_apart(notebook, tmp_path, monkeypatch):
+    """The student version runs; left blank, every question fails a test (hidden tests
+    included); the solution earns full marks under the autograder."""
     from nbclient import NotebookClient
 
     manifest = grading.assign(notebook, tmp_path / "out")
-    assert manifest["questions"]
+    questions = manifest["questions"]
+    assert questions
     if notebook.name == "00_getting_started.ipynb":  # the template chapters copy
-        assert len(manifest["questions"]) >= 3
+        assert len(questions) >= 3
+    bundle = tmp_path / "out" / "autograder"
     student_path = tmp_path / "out" / "student" / notebook.name
+    # The student version, unanswered, up to its last check, with every test (the hidden ones
+    # from the autograder bundle beside it), and a last cell that reports each question.
+    # Cells after the last check cannot change the marks (CI runs whole notebooks under nbval).
+    with zipfile.ZipFile(bundle / manifest["autograder_zip"]) as zipped:
+        zipped.extractall(student_path.parent,
+                          [n for n in zipped.namelist() if n.startswith("tests/")])
     nb = nbformat.read(student_path, as_version=4)
     first = next(i for i, c in enumerate(nb.cells)
                  if grading.ANSWER_TAG in c.metadata.get("tags", []))
-    nb.cells = nb.cells[:first]
+    last = max(i for i, c in enumerate(nb.cells) if "grader.check(" in c.source)
+    report = ("import json\n\npassed = {}\n"
+              f"for question in {questions!r}:\n"
+              "    passed[question] = bool(grader.check(question).passed_all)\n"
+              "print(json.dumps(passed))")
+    nb.cells = nb.cells[:last + 1] + [nbformat.v4.new_code_cell(report)]
     monkeypatch.setenv("COURSE_FAST", "1")
-    NotebookClient(nb, timeout=300, kernel_name="python3",
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
                    resources={"metadata": {"path": str(student_path.parent)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    # The solution notebook earns full marks under the autograder. Cells after the last
-    # check cannot change the marks, so the graded copy stops there (CI runs the whole
-    # notebook under nbval anyway).
-    bundle = tmp_path / "out" / "autograder"
+    before = [o for c in nb.cells[:first] if c.cell_type == "code" for o in c.outputs]
+    errors = [o for o in before if o.output_type == "error"]
+    assert not errors, f"the student version fails before its first exercise: {errors[0]}"
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    passed = json.loads(printed.strip().splitlines()[-1])
+    blank_passes = [q for q in questions if passed[q]]
+    assert not blank_passes, (
+        f"the unanswered `...` passes every test of {blank_passes}: add a test that a blank "
+        "answer fails")
+    # The solution notebook earns full marks under the autograder.
     solution = nbformat.read(bundle / notebook.name, as_version=4)
     last = max(i for i, c in enumerate(solution.cells) if "grader.check(" in c.source)
     solution.cells = solution.cells[:last + 1]
