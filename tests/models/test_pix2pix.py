@@ -112,6 +112,17 @@ def test_patch_discriminator_gives_a_grid_of_logits():
     assert tuple(discriminator([source, clean]).shape) == (2, 4, 4, 1)
 
 
+def test_patch_discriminator_normalization():
+    """No BatchNorm by default; "batch" adds one after every convolution but the first."""
+    def batchnorms(model):
+        return sum(isinstance(layer, keras.layers.BatchNormalization) for layer in model.layers)
+
+    assert batchnorms(build_patch_discriminator(SHAPE, FILTERS)) == 0
+    assert batchnorms(build_patch_discriminator(SHAPE, FILTERS, "batch")) == len(FILTERS) - 1
+    with pytest.raises(ValueError, match="normalization must be None or 'batch'"):
+        build_patch_discriminator(SHAPE, FILTERS, "layer")
+
+
 def test_generator_loss_matches_numpy():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(2, 4, 4, 1)).astype("float32")
