@@ -194,6 +194,20 @@ def guidance(judge, rows, results, quick=False):
         quoted.update({f"guidance_accuracy_percent_{name}": f"{100 * accuracy[w]:.0f}",
                        f"guidance_fid_{name}": f"{fid[w]:.0f}",
                        f"guidance_spread_{name}": f"{spread[w]:.2f}"})
+    # Notebook 3's negative prompt: any digit (the null label), plainly and at w = 2 "not a
+    # 1", from the same noises; how many of each does the judge read as a 1?
+    anything = np.full(len(requested), model.num_classes)
+    for name, scale, negative in (("plain", 1.0, None), ("not_one", 2.0, 1)):
+        images = model.sample(len(anything), num_steps=recipe["ddim_steps"], labels=anything,
+                              guidance_scale=scale, seed=5, negative_labels=negative)
+        key = f"negative_prompt_{name}_ones_percent"
+        values[key] = 100 * float(np.mean(judge.predict(images).argmax(-1) == 1))
+        quoted[key] = f"{values[key]:.1f}"
+    rows.append(("negative prompt: % of any-digit samples read as a 1, plain / not a 1",
+                 f"{values['negative_prompt_plain_ones_percent']:.1f} / "
+                 f"{values['negative_prompt_not_one_ones_percent']:.1f}", "fewer",
+                 values["negative_prompt_not_one_ones_percent"]
+                 < values["negative_prompt_plain_ones_percent"], 0))
     results.append((values, {NOTEBOOK_GUIDANCE: quoted}))
 
 
