@@ -9,17 +9,24 @@ STAMP  := $(VENV)/.installed
 # Per-cell limit for notebooks in the test suite (fast mode cells take seconds).
 CELL_TIMEOUT ?= 300
 
-.PHONY: lab test lint unit notebooks lock clean
+.PHONY: lab test lint unit notebooks lock clean git-filter
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told (containers often run as root).
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-lab: $(STAMP)
+lab: $(STAMP) git-filter
 	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
 
-test: lint unit notebooks
+test: git-filter lint unit notebooks
+
+# In a git checkout, store notebooks clean whatever JupyterLab saved into them (metadata,
+# outputs): the clean filter that .gitattributes names, as nbstripout installs its own.
+git-filter: $(STAMP)
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git config filter.course-notebook.clean \
+			"'$(abspath $(BIN))/python' tools/clean_notebooks.py --stdin"; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,7 @@
 """Every notebook follows the course's conventions (executing them is `make notebooks`)."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,47 @@ def test_notebooks_are_committed_clean():
                              "--check"], capture_output=True, text=True)
     assert result.returncode == 0, (
         f"{result.stdout}run `python tools/clean_notebooks.py` to strip outputs and metadata")
+
+
+def _git(repo, *args):
+    return subprocess.run(["git", "-c", "user.name=course", "-c", "user.email=course@localhost",
+                           *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def test_opening_and_running_a_notebook_keeps_the_tests_green(tmp_path):
+    """JupyterLab rewrites a notebook's metadata when it opens it and saves outputs when it
+    runs: the cleanliness check reads what git would commit, not the working copy, and the
+    clean filter of .gitattributes stores the notebook clean on `git add`."""
+    shutil.copytree(ROOT / "tools", tmp_path / "tools")
+    shutil.copy(ROOT / ".gitattributes", tmp_path)
+    notebook = tmp_path / "notebooks" / "00_start" / "00_getting_started.ipynb"
+    notebook.parent.mkdir(parents=True)
+    shutil.copy(ROOT / "notebooks" / "00_start" / "00_getting_started.ipynb", notebook)
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "add", ".")
+    _git(tmp_path, "commit", "-qm", "clean")
+    committed = notebook.read_text()
+    # What JupyterLab does: its kernelspec name and language_info, counts, outputs, autosave
+    nb = nbformat.read(notebook, as_version=4)
+    nb.metadata.kernelspec["display_name"] = "Python 3 (ipykernel)"
+    nb.metadata["language_info"] = {"name": "python", "version": "3.11.7"}
+    code = next(c for c in nb.cells if c.cell_type == "code" and "NBVAL" not in c.source)
+    code.execution_count = 3
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="trained\n")]
+    nbformat.write(nb, notebook)
+    check = [sys.executable, "tools/clean_notebooks.py", "--check"]
+    working = subprocess.run(check + ["--working"], cwd=tmp_path, capture_output=True, text=True)
+    assert working.returncode == 1, "the working copy is dirty: --working must say so"
+    result = subprocess.run(check, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # With the filter that `make` installs, `git add` stores the notebook clean.
+    _git(tmp_path, "config", "filter.course-notebook.clean",
+         f"'{sys.executable}' tools/clean_notebooks.py --stdin")
+    _git(tmp_path, "add", ".")
+    assert _git(tmp_path, "show", ":notebooks/00_start/00_getting_started.ipynb") == committed
+    assert _git(tmp_path, "status", "--porcelain") == ""
+    result = subprocess.run(check, cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
