@@ -15,8 +15,12 @@ Example:
             keras.callbacks.BackupAndRestore(cache_dir("runs", "dcgan"))])
     animate_frames(grid.frames, "samples during training")
     scores.history  # {"epoch": [...], "fid": [...], "kid": [...]}
+
+`progress()` shows a long `fit` as it goes: `fit(..., verbose=0, callbacks=[progress()])`;
+`progress_bar(iterable)` does the same for a loop written by hand (a sampler's 1,000 steps).
 """
 
+import sys
 from pathlib import Path
 
 import keras
@@ -151,3 +155,40 @@ class JudgeScore(keras.callbacks.Callback):
             self._record(epoch + 1, logs)
         elif logs is not None:  # NaN on unscored epochs keeps `fit`'s history aligned
             logs.update({key: float("nan") for key in self.history if key != "epoch"})
+
+
+def progress(description="training", **tqdm_kwargs):
+    """A progress bar over the epochs of `fit`, with the latest logs beside it.
+
+    Use it with `verbose=0`: Keras's own `verbose=1` writes many chunks per epoch into a
+    notebook, and `verbose=2` one line per epoch (hundreds in a long run); tqdm's Keras
+    callback keeps one line that updates in place. It writes plain text to stdout, so it
+    looks the same in JupyterLab, Colab, executed copies and a terminal, without widgets.
+    A resumed run (`keras.callbacks.BackupAndRestore`) continues the bar from its epoch.
+
+    Args:
+        description: the bar's label.
+        **tqdm_kwargs: further options for `tqdm` (e.g. `mininterval`, seconds between
+            redraws).
+
+    Returns:
+        a `tqdm.keras.TqdmCallback`.
+    """
+    from tqdm.keras import TqdmCallback
+    from tqdm.std import tqdm
+
+    options = {"mininterval": 1.0, **tqdm_kwargs}
+    return TqdmCallback(verbose=0, tqdm_class=tqdm, desc=description, file=sys.stdout,
+                        **options)
+
+
+def progress_bar(iterable, description=None, total=None, **tqdm_kwargs):
+    """`iterable`, with a text progress bar on stdout: `for t in progress_bar(timesteps):`.
+
+    The loop-by-hand companion of `progress`, drawn the same way (plain text, redrawn at
+    most once a second).
+    """
+    from tqdm.std import tqdm
+
+    options = {"mininterval": 1.0, **tqdm_kwargs}
+    return tqdm(iterable, desc=description, total=total, file=sys.stdout, **options)

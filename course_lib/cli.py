@@ -72,11 +72,19 @@ def execute_notebook(path, out_path, timeout=600, kernel_name="python3"):
         failing cell's error.
     """
     import nbformat
+    from jupyter_client.manager import KernelManager
+    from jupyter_core.paths import jupyter_runtime_dir
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+    # IPC sockets, not TCP: the kernel stays on this machine (and does not warn that TCP is
+    # unencrypted). The socket path must be absolute: the kernel runs in the notebook's folder.
+    runtime = Path(jupyter_runtime_dir())
+    runtime.mkdir(parents=True, exist_ok=True)
+    kernel = KernelManager(kernel_name=kernel_name, transport="ipc",
+                           ip=str(runtime / f"course-{os.getpid()}"))
+    client = NotebookClient(nb, km=kernel, timeout=timeout, kernel_name=kernel_name,
                             resources={"metadata": {"path": str(Path(path).parent)}})
     start = time.perf_counter()
     status, message = "ok", ""
@@ -88,6 +96,9 @@ def execute_notebook(path, out_path, timeout=600, kernel_name="python3"):
         status, message = "failed", f"{error.ename}: {error.evalue}"
     except DeadKernelError as error:
         status, message = "failed", f"the kernel died: {error}"
+    finally:  # a kernel manager passed in is ours to shut down, not nbclient's
+        if kernel.has_kernel:
+            kernel.shutdown_kernel(now=status != "ok")
     seconds = time.perf_counter() - start
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)

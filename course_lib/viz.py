@@ -153,7 +153,7 @@ def compare_images(rows, title, ncols=8, value_range=(-1, 1), size=1.0):
     return fig
 
 
-def plot_history(history, title, keys=None, logy=False, ax=None):
+def plot_history(history, title, keys=None, logy=False, ax=None, ylabel="value"):
     """Plots training curves: one line per metric, validation curves dashed.
 
     Args:
@@ -162,6 +162,7 @@ def plot_history(history, title, keys=None, logy=False, ax=None):
         keys: metrics to plot; None for all of them.
         logy: log-scale the y axis (for losses that fall over orders of magnitude).
         ax: draw into this Axes instead of a new figure.
+        ylabel: the y axis's label (what the values are, and their unit).
 
     Returns:
         The matplotlib Figure.
@@ -187,7 +188,7 @@ def plot_history(history, title, keys=None, logy=False, ax=None):
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("value")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)
@@ -224,13 +225,14 @@ def animate_frames(frames, title, interval=100, value_range=(-1, 1), ncols=8, si
         frames = _to_unit_range(frames, value_range)
         if frames.ndim == 4 and frames.shape[-1] == 1:
             frames = frames[..., 0]
-    fig, ax = plt.subplots(figsize=(size, size * frames.shape[1] / frames.shape[2] + 0.4))
+    fig, ax = plt.subplots(figsize=(size, size * frames.shape[1] / frames.shape[2] + 0.6),
+                           layout="constrained")
     _imshow(ax, frames[0])
     image = ax.images[0]
 
-    def draw(t):
+    def draw(t):  # the frame counter on a line of its own: a long title still fits
         image.set_data(frames[t])
-        ax.set_title(f"{title} (frame {t + 1}/{len(frames)})")
+        ax.set_title(f"{title}\nframe {t + 1}/{len(frames)}", fontsize=9)
         return (image,)
 
     draw(0)

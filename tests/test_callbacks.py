@@ -74,3 +74,24 @@ def test_judge_score_logs_nan_on_the_epochs_it_skips(every):
     history = gan.fit(_images(), batch_size=8, epochs=3, verbose=0, callbacks=[scores])
     fids = history.history["fid"]
     assert [np.isnan(f) for f in fids] == [(e + 1) % every != 0 and e != 2 for e in range(3)]
+
+
+def test_progress_shows_one_bar_over_the_epochs(capsys):
+    """One text bar on stdout that reaches num_epochs/num_epochs with the last loss beside it."""
+    from course_lib.callbacks import progress
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.zeros((8, 2), "float32")
+    model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[progress("tiny")])
+    out = capsys.readouterr().out
+    final = out.split("\r")[-1]
+    assert "tiny" in final and "3/3" in final and "loss" in final, out
+
+
+def test_progress_bar_passes_the_items_through_and_counts_them(capsys):
+    from course_lib.callbacks import progress_bar
+
+    assert list(progress_bar(range(5), "steps")) == [0, 1, 2, 3, 4]
+    final = capsys.readouterr().out.split("\r")[-1]
+    assert "steps" in final and "5/5" in final, final
