@@ -1,5 +1,5 @@
 # Two commands run the course:
-#   make lab    set up (first time) and open the notebooks in JupyterLab
+#   make lab    set up (first time) and open your workbook (exercise versions) in JupyterLab
 #   make test   set up (first time) and run the linter, unit tests and every notebook (fast mode)
 
 PYTHON ?= python3
@@ -16,8 +16,11 @@ LAB_ARGS ?=
 # Jupyter refuses to run as root unless told (containers often run as root).
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Your own copies of the notebooks, exercises blank, in workbook/ (made once, never
+# overwritten); JupyterLab opens there, and the worked solutions stay in notebooks/.
 lab: $(STAMP) git-filter
-	$(BIN)/jupyter lab $(ROOT_ARGS) $(LAB_ARGS) notebooks/
+	$(BIN)/course workbook --out workbook
+	$(BIN)/jupyter lab $(ROOT_ARGS) --LabApp.default_url=/lab/tree/workbook $(LAB_ARGS)
 
 test: git-filter lint unit notebooks
 

@@ -3,6 +3,8 @@
     course check              the runtime summary; are the bundled data and TFDS reachable?
     course run [TARGET ...]   execute notebooks headless (--fast for fast mode), write the
                               executed copies and print a table of results
+    course workbook [TARGET ...]   your own copies of the notebooks in workbook/, exercises
+                              blank with their checks (`make lab` makes them; never overwritten)
     course assign TARGET ... --out DIR
                               student versions and autograder bundles of notebooks with exercises
     course grade --assignment BUNDLE SUBMISSION ... --out grades.csv
@@ -14,6 +16,7 @@ looked up under the course's `notebooks/` folder. With no target, every notebook
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -187,6 +190,45 @@ def cmd_assign(args):
     return 0
 
 
+def cmd_workbook(args):
+    """Exercise versions of the notebooks for a self-learner; never overwrites their work."""
+    import tempfile
+
+    from course_lib import grading
+
+    root = notebooks_root().resolve()
+    out = Path(args.out)
+    rows = []
+    for path in resolve_targets(args.targets):
+        resolved = path.resolve()
+        chapter = resolved.parent.name if resolved.is_relative_to(root) else "."
+        target = out / chapter / path.name
+        readme = resolved.parent / "README.md"
+        if readme.exists() and not (out / chapter / "README.md").exists():
+            (out / chapter).mkdir(parents=True, exist_ok=True)
+            shutil.copy(readme, out / chapter / "README.md")
+        if target.exists():
+            rows.append((f"{chapter}/{path.name}", "kept (yours)", ""))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if grading.has_exercises(path):
+            print(f"writing the exercise version of {chapter}/{path.name} ...", flush=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                manifest = grading.assign(path, Path(tmp) / "assignment")
+                shutil.copy(Path(tmp) / "assignment" / "student" / path.name, target)
+            rows.append((f"{chapter}/{path.name}", "exercises",
+                         ", ".join(manifest["questions"])))
+        else:
+            shutil.copy(path, target)
+            rows.append((f"{chapter}/{path.name}", "copied (no exercises)", ""))
+    print()
+    print(_table(rows, ("notebook", "workbook copy", "exercises")))
+    print(f"\nyour notebooks: {out}/ (answers blank, checks included; an existing file is "
+          f"never overwritten: delete it to start an exercise again)\n"
+          f"the worked solutions: {root}/")
+    return 0
+
+
 def cmd_grade(args):
     from course_lib import grading
 
@@ -220,6 +262,12 @@ def build_parser():
     assign.add_argument("--tests-url", help="URL where the student/tests/ folder will be "
                         "published; checks download public tests from it (needed on Colab)")
     assign.set_defaults(func=cmd_assign)
+    workbook = commands.add_parser(
+        "workbook", help="your own copies of the notebooks, exercises blank (make lab does it)")
+    workbook.add_argument("targets", nargs="*", help="notebooks, folders or chapters "
+                          "(default: all)")
+    workbook.add_argument("--out", default="workbook", help="folder for your copies")
+    workbook.set_defaults(func=cmd_workbook)
     grade = commands.add_parser("grade", help="grade submitted notebooks")
     grade.add_argument("--assignment", required=True, help="the autograder/ folder from assign")
     grade.add_argument("submissions", nargs="+", help="submitted notebooks")

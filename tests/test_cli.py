@@ -74,3 +74,26 @@ def test_course_check_reports_runtime_and_data_offline(capsys):
     tfds_line = next(line for line in out.splitlines() if line.startswith("TFDS 'mnist'"))
     assert ("offline" in tfds_line) or ("reachable" in tfds_line)
     assert float(tfds_line.split()[3]) < 10  # seconds: never the minutes tfds.load would retry
+
+
+def test_workbook_gives_blank_exercises_and_never_overwrites_a_learners_work(tmp_path, capsys):
+    out = tmp_path / "workbook"
+    assert cli.main(["workbook", "00_start", "--out", str(out)]) == 0
+    path = out / "00_start" / "00_getting_started.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells)
+    for marker in ("BEGIN SOLUTION", "BEGIN QUESTION", "BEGIN TESTS", "# HIDDEN",
+                   "ASSIGNMENT CONFIG", "2.0**-14"):  # the last: a line of a solution
+        assert marker not in text, marker
+    answers = [c for c in nb.cells if "otter_answer_cell" in c.metadata.get("tags", [])]
+    assert answers and all("..." in c.source for c in answers)
+    assert "grader.check(" in text
+    cases = [case for test in nb.metadata["otter"]["tests"].values()
+             for suite in test["suites"] for case in suite["cases"]]
+    assert cases and not any(case["hidden"] for case in cases)  # public checks only
+    # A learner's answer survives the next `make lab`.
+    path.write_text(path.read_text().replace("...", "my answer", 1))
+    capsys.readouterr()
+    assert cli.main(["workbook", "00_start", "--out", str(out)]) == 0
+    assert "my answer" in path.read_text()
+    assert "kept (yours)" in capsys.readouterr().out
