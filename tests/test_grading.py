@@ -153,7 +153,7 @@ def test_manifest_is_json(assignment):
 
 COURSE_NOTEBOOKS = sorted(
     p for p in (Path(__file__).parent.parent / "notebooks").rglob("*.ipynb")
-    if grading.has_exercises(p))
+    if ".ipynb_checkpoints" not in p.parts and grading.has_exercises(p))
 
 
 def test_some_course_notebooks_have_exercises():

@@ -45,7 +45,8 @@ import course_lib
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(NOTEBOOK_DIR.rglob("*.ipynb"))
+NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.rglob("*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)  # JupyterLab's autosaves
 READMES = sorted(NOTEBOOK_DIR.glob("*/README.md"))
 DOCUMENTS = NOTEBOOKS + READMES
 

@@ -12,7 +12,9 @@ import pytest
 from course_lib.runtime import colab_install_cell
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").rglob("*.ipynb"))
+# JupyterLab keeps autosaved copies in .ipynb_checkpoints/: they are not course notebooks.
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb")
+                   if ".ipynb_checkpoints" not in p.parts)
 CHAPTERS = ["00_start", "01_gan", "02_diffusion", "03_vae", "04_text", "05_video"]
 
 
