@@ -17,6 +17,7 @@ looked up under the course's `notebooks/` folder. With no target, every notebook
 import argparse
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -92,7 +93,9 @@ def execute_notebook(path, out_path, timeout=600, kernel_name="python3"):
     start = time.perf_counter()
     status, message = "ok", ""
     try:
-        client.execute()
+        # The kernel's own stderr (TensorFlow's C++ log lines) would reach this terminal too;
+        # what a cell prints is in the executed copy.
+        client.execute(stderr=subprocess.DEVNULL)
     except CellTimeoutError:
         status, message = "timeout", f"a cell ran longer than {timeout} s"
     except CellExecutionError as error:
@@ -198,13 +201,16 @@ def cmd_workbook(args):
 
     root = notebooks_root().resolve()
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if (root / "README.md").exists():  # the course index; READMEs are the course's, refreshed
+        shutil.copy(root / "README.md", out / "README.md")
     rows = []
     for path in resolve_targets(args.targets):
         resolved = path.resolve()
         chapter = resolved.parent.name if resolved.is_relative_to(root) else "."
         target = out / chapter / path.name
         readme = resolved.parent / "README.md"
-        if readme.exists() and not (out / chapter / "README.md").exists():
+        if readme.exists():
             (out / chapter).mkdir(parents=True, exist_ok=True)
             shutil.copy(readme, out / chapter / "README.md")
         if target.exists():

@@ -106,3 +106,13 @@ def test_every_solution_cell_marks_its_solution(path):
         elif inside and cell.cell_type == "code":
             assert re.search(r"#\s*(BEGIN SOLUTION|SOLUTION\b)", cell.source), (
                 f"unmarked solution cell would reach students:\n{cell.source[:200]}")
+
+
+def test_course_index_is_up_to_date():
+    """notebooks/README.md lists every notebook, with its measured fast-mode time."""
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "course_index.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    index = (ROOT / "notebooks" / "README.md").read_text()
+    for path in NOTEBOOKS:
+        assert f"]({path.parent.name}/{path.name})" in index, f"{path.name} is not in the index"
