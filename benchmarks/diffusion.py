@@ -13,7 +13,8 @@ the measured value:
   with the library's default "trailing" spacing, from t = T - 1);
 - classifier-free guidance: judge accuracy of the requested labels >= 0.95 at the best of
   the notebook's guidance scales; the sweep's accuracy, FID and within-class spread at each
-  scale (reported, the numbers notebook 3 quotes).
+  scale (reported, the numbers notebook 3 quotes); the negative prompt "any digit, not a 1"
+  at w = 2 reads fewer samples as a 1 than unguided sampling from the same noises;
 - inpainting (RePaint): masked PSNR above the better naive fill (mean or diffuse) on
   200 test digits with an 8x8 hole each.
 The last column holds the seconds of training (first row of a model) or of the sampling

@@ -179,8 +179,8 @@ def build_patch_discriminator(image_shape=(32, 32, 3), filters=(64, 128, 256),
     No normalisation by default. `Pix2Pix`, like `GAN`, calls the discriminator separately
     on the real and the restored pairs, and BatchNorm would then normalise each batch by its
     own statistics, hiding from D any difference shared by the whole batch (restorations
-    that are all a little too smooth). Against a fixed generator this keeps a BatchNorm
-    discriminator near chance where a plain one learns (tests/models/test_pix2pix.py); in
+    that are all a little too smooth). Against a fixed generator a BatchNorm discriminator
+    learns far more slowly than a plain one (tests/models/test_pix2pix.py); in
     full training both stay near chance and both sharpen the restorations
     (`python benchmarks/gan.py --only discriminator_batches`). The paper's BatchNorm, with
     one image a batch, normalised each image by itself. `normalization="batch"` puts
