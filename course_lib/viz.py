@@ -6,6 +6,8 @@ Images follow the course convention (float32 in [-1, 1], channels-last); pass
 """
 
 import math
+import re
+from html import escape
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -239,4 +241,51 @@ def animate_frames(frames, title, interval=100, value_range=(-1, 1), ncols=8, si
     anim = animation.FuncAnimation(fig, draw, frames=len(frames), interval=interval, blit=False)
     html = anim.to_jshtml()
     plt.close(fig)  # otherwise the notebook also shows the last frame as a still figure
-    return HTML(html)
+    return HTML(offline_animation_html(html, title))
+
+
+# Icons for matplotlib's animation buttons, drawn as inline SVG (16 x 16 grid). Matplotlib's
+# own page takes them from Font Awesome on a CDN: offline its buttons are blank.
+_BUTTON_ICONS = {
+    "minus": "M3 7h10v2H3z",
+    "plus": "M7 3h2v4h4v2H9v4H7V9H3V7h4z",
+    "play": "M4 2l10 6-10 6z",
+    "pause": "M3 2h4v12H3zM9 2h4v12H9z",
+    "step-forward": "M2 2l9 6-9 6zM11 2h3v12h-3z",
+    "step-backward": "M14 2L5 8l9 6zM2 2h3v12H2z",
+    "fast-forward": "M0 2l8 6-8 6zM7 2l8 6-8 6z",
+    "fast-backward": "M16 2L8 8l8 6zM9 2L1 8l8 6z",
+}
+_ICON = re.compile(r'<i class="fa fa-([a-z-]+)( fa-flip-horizontal)?"></i>')
+_FONT_AWESOME = re.compile(r'<link rel="stylesheet"\s+href="[^"]*font-awesome[^"]*">')
+
+
+def offline_animation_html(html, title):
+    """Makes matplotlib's `to_jshtml()` page work offline and degrade gracefully.
+
+    The buttons' icons become inline SVG (no icon font from a CDN); the image shows the first
+    frame before any script runs and has `title` as alternative text; a note, removed by the
+    animation's own script, tells the reader of a notebook whose scripts are blocked (an
+    untrusted notebook in JupyterLab) how to make the controls work.
+    """
+    def icon(match):
+        name, flip = match.groups()
+        if name not in _BUTTON_ICONS:
+            raise ValueError(f"no icon for matplotlib's fa-{name} button: add it to _BUTTON_ICONS")
+        mirror = ' transform="scale(-1 1)"' if flip else ""
+        return (f'<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"{mirror}>'
+                f'<path fill="currentColor" d="{_BUTTON_ICONS[name]}"/></svg>')
+
+    html = _ICON.sub(icon, _FONT_AWESOME.sub("", html))
+    first = re.search(r'frames\[0\] = "(data:image/[^"]+)"', html, re.DOTALL)
+    anim_id = re.search(r'<img id="_anim_img(\w+)">', html)
+    if first is None or anim_id is None:
+        raise ValueError("matplotlib's animation page changed: no first frame or image id found")
+    frame0 = first.group(1).replace("\\\n", "")
+    key = anim_id.group(1)
+    alt = escape(title, quote=True)
+    note = (f'<p id="_anim_note{key}" style="font-size: 0.85em; color: #555">This animation '
+            "plays in a trusted notebook: run its cell, or choose File &gt; Trust Notebook.</p>"
+            f'<script>document.getElementById("_anim_note{key}").remove();</script>')
+    return html.replace(anim_id.group(0),
+                        f'<img id="_anim_img{key}" src="{frame0}" alt="{alt}">{note}')

@@ -1,5 +1,7 @@
 """Tests of course_lib.viz: grid arithmetic, value ranges, titles, labels, animations."""
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -107,11 +109,24 @@ def test_animate_frames_returns_html_with_every_frame(shape):
     frames = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     html = viz.animate_frames(frames, "Sampling", interval=50)
     text = html.data
-    assert text.count("data:image/png;base64") == shape[0]
+    # every frame once in the script, and the first also in the image, shown before any
+    # script runs (an untrusted notebook)
+    assert text.count("data:image/png;base64") == shape[0] + 1
     assert "<script" in text
     assert plt.get_fignums() == []  # closed, so a notebook does not show it twice
 
 
 def test_animate_frames_accepts_a_list_of_frames():
     frames = [np.zeros((4, 4)), np.ones((4, 4))]
-    assert viz.animate_frames(frames, "Two frames").data.count("data:image/png") == 2
+    assert viz.animate_frames(frames, "Two frames").data.count("data:image/png") == 2 + 1
+
+
+def test_animation_works_offline_and_without_scripts():
+    text = viz.animate_frames(np.zeros((3, 4, 4)), "Noise <to> digits").data
+    assert "http" not in text  # no icon font (or anything else) from the network
+    assert "fa fa-" not in text and text.count("<svg") == 9  # one icon per button
+    image = re.search(r"<img [^>]*>", text).group(0)
+    assert 'src="data:image/png;base64,' in image and 'alt="Noise &lt;to&gt; digits"' in image
+    # a note for a reader whose scripts are blocked, removed by a script when they run
+    note_id = re.search(r'<p id="(_anim_note\w+)"', text).group(1)
+    assert f'document.getElementById("{note_id}").remove()' in text
