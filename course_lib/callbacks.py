@@ -18,8 +18,11 @@ Example:
 
 `progress()` shows a long `fit` as it goes: `fit(..., verbose=0, callbacks=[progress()])`;
 `progress_bar(iterable)` does the same for a loop written by hand (a sampler's 1,000 steps).
+`tensorboard(run_name)` adds TensorBoard logging when `COURSE_TENSORBOARD` turns it on.
 """
 
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -192,3 +195,36 @@ def progress_bar(iterable, description=None, total=None, **tqdm_kwargs):
 
     options = {"mininterval": 1.0, **tqdm_kwargs}
     return tqdm(iterable, desc=description, total=total, file=sys.stdout, **options)
+
+
+TENSORBOARD_ENV = "COURSE_TENSORBOARD"
+
+
+def tensorboard(run_name, environ=None):
+    """TensorBoard logging for a long `fit`, when the learner turns it on; else nothing.
+
+    Set `COURSE_TENSORBOARD=1` (logs under the course cache, `cache_dir("tensorboard")`) or
+    `COURSE_TENSORBOARD=/some/folder` before starting JupyterLab, then watch the curves with
+    `tensorboard --logdir <that folder>` (or `%load_ext tensorboard` and
+    `%tensorboard --logdir <that folder>` in a notebook). Each run writes to
+    `<folder>/<run_name>/<date-time>`, so reruns appear side by side.
+
+    Use it in a list of callbacks: `callbacks=[progress("DCGAN"), *tensorboard("DCGAN")]`.
+
+    Returns:
+        `[keras.callbacks.TensorBoard(...)]` when logging is on, `[]` when it is off.
+    """
+    import time
+
+    from course_lib.runtime import _FALSE, _TRUE, cache_dir
+
+    environ = os.environ if environ is None else environ
+    value = environ.get(TENSORBOARD_ENV, "").strip()
+    if value.lower() in _FALSE or not value:
+        return []
+    root = cache_dir("tensorboard") if value.lower() in _TRUE else Path(value).expanduser()
+    safe_name = re.sub(r"[^\w.=-]+", "_", str(run_name)).strip("_") or "run"
+    log_dir = root / safe_name / time.strftime("%Y%m%d-%H%M%S")
+    # No graph and no profiler: a custom train_step's graph is not what a learner looks for,
+    # and the profiler slows the first steps down.
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)]

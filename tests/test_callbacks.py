@@ -95,3 +95,18 @@ def test_progress_bar_passes_the_items_through_and_counts_them(capsys):
     assert list(progress_bar(range(5), "steps")) == [0, 1, 2, 3, 4]
     final = capsys.readouterr().out.split("\r")[-1]
     assert "steps" in final and "5/5" in final, final
+
+
+def test_tensorboard_is_off_unless_the_learner_turns_it_on(tmp_path):
+    from course_lib.callbacks import tensorboard
+
+    assert tensorboard("run", environ={}) == []
+    assert tensorboard("run", environ={"COURSE_TENSORBOARD": "0"}) == []
+    (callback,) = tensorboard("DCGAN, resumed", environ={"COURSE_TENSORBOARD": str(tmp_path)})
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=2, verbose=0, callbacks=[callback])
+    runs = list((tmp_path / "DCGAN_resumed").iterdir())
+    assert len(runs) == 1, runs
+    events = list(runs[0].rglob("events.out.tfevents.*"))
+    assert events and all(path.stat().st_size > 0 for path in events)
