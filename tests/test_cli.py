@@ -97,3 +97,10 @@ def test_workbook_gives_blank_exercises_and_never_overwrites_a_learners_work(tmp
     assert cli.main(["workbook", "00_start", "--out", str(out)]) == 0
     assert "my answer" in path.read_text()
     assert "kept (yours)" in capsys.readouterr().out
+
+
+def test_a_notebook_can_be_named_as_the_course_index_names_it():
+    from course_lib import cli
+
+    (path,) = cli.resolve_targets(["01_gan/02_dcgan"])
+    assert path == cli.notebooks_root() / "01_gan" / "02_dcgan.ipynb"

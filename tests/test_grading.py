@@ -36,6 +36,23 @@ def assignment(tmp_path_factory):
     return out, manifest
 
 
+def _solutions(notebook):
+    """The solution notebook's answers, in order: its code cells between `# BEGIN SOLUTION`
+    and `# END SOLUTION`, without the marker lines."""
+    answers, inside = [], False
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        first = cell.source.strip().split("\n", 1)[0]
+        if cell.cell_type == "raw" and first.startswith("# BEGIN SOLUTION"):
+            inside = True
+        elif cell.cell_type == "raw" and first.startswith("# END SOLUTION"):
+            inside = False
+        elif inside and cell.cell_type == "code":
+            lines = [line for line in cell.source.split("\n")
+                     if line.strip() not in ("# BEGIN SOLUTION", "# END SOLUTION")]
+            answers.append("\n".join(line.replace("  # SOLUTION", "") for line in lines))
+    return answers
+
+
 def _answered(student_path, answers, path):
     nb = nbformat.read(student_path, as_version=4)
     cells = [c for c in nb.cells if grading.ANSWER_TAG in c.metadata.get("tags", [])]
@@ -94,7 +111,7 @@ def test_grading_a_class(assignment, tmp_path, monkeypatch):
     table = tmp_path / "grades.csv"
     table.write_text("previous table\n")
     lines = []
-    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=60,
+    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=40,
                          workers=2, progress=lines.append)
     by_name = {row["submission"]: row for row in rows}
     assert len(lines) == 6 and lines[-1].startswith("[6/6]")
@@ -108,7 +125,7 @@ def test_grading_a_class(assignment, tmp_path, monkeypatch):
     carol = by_name["carol.ipynb"]  # q1 raises; the rest of the notebook still counts
     assert carol["status"] == "graded" and carol["q1"] == 0 and carol["total"] == 3
     dave = by_name["dave.ipynb"]
-    assert dave["status"] == "timeout" and dave["total"] == 0 and "60 s" in dave["detail"]
+    assert dave["status"] == "timeout" and dave["total"] == 0 and "40 s" in dave["detail"]
     erin = by_name["erin.ipynb"]
     assert erin["status"] == "invalid" and erin["total"] == 0 and "notebook" in erin["detail"]
     frank = by_name["frank.ipynb"]
@@ -200,13 +217,11 @@ def test_course_notebook_assigns_and_its_tests_tell_answers_apart(notebook, tmp_
     assert not blank_passes, (
         f"the unanswered `...` passes every test of {blank_passes}: add a test that a blank "
         "answer fails")
-    # The solution notebook earns full marks under the autograder.
-    solution = nbformat.read(bundle / notebook.name, as_version=4)
-    last = max(i for i, c in enumerate(solution.cells) if "grader.check(" in c.source)
-    solution.cells = solution.cells[:last + 1]
+    # The student version with the solutions written in its answer cells, as a student who
+    # solved everything hands it in, earns full marks under the autograder.
     submission = tmp_path / "submission" / notebook.name
     submission.parent.mkdir()
-    nbformat.write(solution, submission)
+    _answered(student_path, _solutions(notebook), submission)
     row = grading.grade_one(bundle, submission, timeout=300)
     assert row["status"] == "graded" and row["total"] == row["possible"] > 0, row
 

