@@ -1,6 +1,9 @@
 # Two commands run the course:
 #   make lab    set up (first time) and open your workbook (exercise versions) in JupyterLab
-#   make test   set up (first time) and run the linter, unit tests and every notebook (fast mode)
+#   make test   set up (first time) and run the linter, unit tests, every notebook (fast mode)
+#               and the course site's browser test
+# and one builds the course site (every notebook with the outputs of a normal-mode run):
+#   make site   then open _site/index.html
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -9,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # Per-cell limit for notebooks in the test suite (fast mode cells take seconds).
 CELL_TIMEOUT ?= 300
 
-.PHONY: lab test lint unit notebooks lock clean git-filter
+.PHONY: lab test lint unit notebooks site site-test lock clean git-filter
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 LAB_ARGS ?=
@@ -22,7 +25,7 @@ lab: $(STAMP) git-filter
 	$(BIN)/course workbook --out workbook
 	$(BIN)/jupyter lab $(ROOT_ARGS) --LabApp.default_url=/lab/tree/workbook $(LAB_ARGS)
 
-test: git-filter lint unit notebooks
+test: git-filter lint unit notebooks site-test
 
 # In a git checkout, store notebooks clean whatever JupyterLab saved into them (metadata,
 # outputs): the clean filter that .gitattributes names, as nbstripout installs its own.
@@ -36,15 +39,25 @@ lint: $(STAMP)
 
 # Two test processes (pytest-xdist): the grading tests run whole notebooks, so they are
 # spread over both cores. UNIT_ARGS="-n 0" runs them in one process.
-UNIT_ARGS ?= -n 2 --dist worksteal
+UNIT_ARGS ?= -n 2 --dist loadgroup
 
 unit: $(STAMP)
-	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 tests
+	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 tests --ignore=tests/site
 
 notebooks: $(STAMP)
 	COURSE_FAST=1 $(BIN)/pytest -q -p no:cacheprovider --nbval-lax \
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-kernel-startup-timeout=120 \
 		--durations=0 notebooks
+
+# The course site, from the executed copies in site/executed/ (refresh them with
+# python benchmarks/notebooks.py --normal --keep site/executed: about 35 minutes on a 2-core CPU).
+site: $(STAMP)
+	$(BIN)/python tools/build_site.py --out _site
+
+# The site in headless Chromium: formulas, images, animations, links. Skipped, with one line
+# saying so, where no Chromium is installed (apt install chromium).
+site-test: site
+	COURSE_SITE=_site $(BIN)/pytest -q -p no:cacheprovider -rs tests/site
 
 # The virtual environment, rebuilt when the requirements change. On the Python CI uses (3.11)
 # every package is pinned by requirements-lock.txt; elsewhere the ranges in requirements.txt
@@ -65,4 +78,4 @@ lock: $(STAMP)
 		| sed 's/$$/ ; python_version == "3.11"/' > requirements-lock.txt
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache _site

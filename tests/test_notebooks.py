@@ -45,6 +45,9 @@ def test_opening_and_running_a_notebook_keeps_the_tests_green(tmp_path):
     notebook = tmp_path / "notebooks" / "00_start" / "00_getting_started.ipynb"
     notebook.parent.mkdir(parents=True)
     shutil.copy(ROOT / "notebooks" / "00_start" / "00_getting_started.ipynb", notebook)
+    # The learner may have run and saved it in JupyterLab: start from its clean form.
+    subprocess.run([sys.executable, "tools/clean_notebooks.py", str(notebook)], cwd=tmp_path,
+                   check=True, capture_output=True)
     _git(tmp_path, "init", "-q")
     _git(tmp_path, "add", ".")
     _git(tmp_path, "commit", "-qm", "clean")

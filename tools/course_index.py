@@ -3,8 +3,8 @@
     python tools/course_index.py [--check]
 
 Between the index markers of notebooks/README.md it lists every chapter (its README's title)
-and its notebooks (each with its title and the fast-mode seconds that
-`python benchmarks/notebooks.py` wrote to benchmarks/results/notebooks.json); a chapter
+and its notebooks (each with its title and the fast- and normal-mode seconds that
+`python benchmarks/notebooks.py [--normal]` wrote to benchmarks/results/notebooks.json); a chapter
 without notebooks is marked as in preparation. The prose around the markers is written by
 hand. With --check nothing is written: the exit status says whether the index is out of date
 (tests/test_notebooks.py runs this check).
@@ -49,15 +49,17 @@ def table():
         if readme.exists():
             lines += [f"The chapter's overview and glossary: "
                       f"[`{folder.name}/README.md`]({folder.name}/README.md).", ""]
-        lines += ["| notebook | what it teaches | fast mode | needs |", "|---|---|---|---|"]
+        lines += ["| notebook | what it teaches | fast mode | normal mode (CPU) | needs |",
+                  "|---|---|---|---|---|"]
         for path in notebooks:
             cells = json.loads(path.read_text())["cells"]
             first = "".join(next(c for c in cells if c["cell_type"] == "markdown")["source"])
             key = f"{folder.name}/{path.stem}"
-            seconds = times.get(f"fast:{key}")
-            fast = "not measured" if seconds is None else f"{seconds:.0f} s"
+            fast, normal = (
+                "not measured" if times.get(f"{mode}:{key}") is None
+                else f"{times[f'{mode}:{key}']:.0f} s" for mode in ("fast", "normal"))
             lines.append(f"| [`{path.name}`]({key}.ipynb) | {_title(first)} | {fast} | "
-                         f"{NEEDS.get(key, '')} |")
+                         f"{normal} | {NEEDS.get(key, '')} |")
         lines.append("")
     return "\n".join(lines)
 
