@@ -134,18 +134,18 @@ def _script(root, home, read_only):
         elif os.path.isdir(path):
             lines += [f"mkdir -p {q(root + path)}", f"mount --rbind {q(path)} {q(root + path)}",
                       f"mount -o remount,bind,ro {q(root + path)}"]
-    for path in read_only:
-        lines += [f"mkdir -p {q(root + path)}", f"mount --bind {q(path)} {q(root + path)}",
-                  f"mount -o remount,bind,ro {q(root + path)}"]
     lines += [f"mkdir -p {q(root)}/dev/shm {q(root)}/proc {q(root)}/tmp {q(root + HOME)}"]
     for device in DEVICES:
         lines += [f"touch {q(root)}/dev/{device}",
                   f"mount --bind /dev/{device} {q(root)}/dev/{device}"]
     lines += [f"mount -t tmpfs -o mode=1777,size=512m shm {q(root)}/dev/shm",
               f"mount -t tmpfs -o mode=1777,size=2g tmp {q(root)}/tmp",
-              f"mount -t proc proc {q(root)}/proc",
-              f"mount --bind {q(str(home))} {q(root + HOME)}",
-              f"cd {q(root)}"]
+              f"mount -t proc proc {q(root)}/proc"]
+    # After /tmp: a Python environment may live under /tmp (or /home) and must stay visible.
+    for path in read_only:
+        lines += [f"mkdir -p {q(root + path)}", f"mount --bind {q(path)} {q(root + path)}",
+                  f"mount -o remount,bind,ro {q(root + path)}"]
+    lines += [f"mount --bind {q(str(home))} {q(root + HOME)}", f"cd {q(root)}"]
     return "\n".join(lines)
 
 
