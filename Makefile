@@ -39,7 +39,7 @@ lint: $(STAMP)
 
 # Two test processes (pytest-xdist): the grading tests run whole notebooks, so they are
 # spread over both cores. UNIT_ARGS="-n 0" runs them in one process.
-UNIT_ARGS ?= -n 2 --dist loadgroup
+UNIT_ARGS ?= -n 2 --dist worksteal
 
 unit: $(STAMP)
 	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 tests --ignore=tests/site
