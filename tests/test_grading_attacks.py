@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -129,6 +130,7 @@ for top in ("/tmp", "/root", "/home", "/run"):
 """,
         "rewrite_table_later": f"""
 import subprocess
+import tempfile
 subprocess.Popen(["sh", "-c", "sleep 8; echo cheated > {table}; echo {MARKER}"],
                  start_new_session=True)
 """,
@@ -227,3 +229,32 @@ def test_a_class_of_cheats_graded_beside_an_honest_student(graded):
     if "full marks" in json.dumps([r for r in rows.values() if r["total"] == 0]):
         problems.append("a row with 0 points says full marks")
     assert not problems, "\n".join(problems)
+
+
+def test_ctrl_c_stops_the_run_and_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "handout"
+    grading.assign(SAMPLE, out)
+    student = out / "student" / SAMPLE.name
+    marker = f"{MARKER}-interrupt"
+    honest = _submission(student, tmp_path / "class" / "honest.ipynb", CORRECT)
+    endless = _submission(student, tmp_path / "class" / "endless.ipynb",
+                          _cheat(f"import subprocess, time\nsubprocess.Popen(['sh', '-c', "
+                                 f"'sleep 600; echo {marker}'])\ntime.sleep(10_000)"))
+    queued = [_submission(student, tmp_path / "class" / f"queued_{i}.ipynb", CORRECT)
+              for i in range(3)]
+    table = tmp_path / "grades.csv"
+    table.write_text("previous table\n")
+    temporary = set(Path(tempfile.gettempdir()).glob("grade-*"))
+
+    def interrupt(line):  # Ctrl-C as soon as the first submission is graded
+        raise KeyboardInterrupt
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        grading.grade(out / "autograder", [honest, endless, *queued], table, timeout=300,
+                      workers=2, progress=interrupt)
+    assert time.perf_counter() - start < 120  # the endless one was killed, not waited for
+    assert table.read_text() == "previous table\n"
+    survivors = subprocess.run(["pgrep", "-f", marker], capture_output=True, text=True).stdout
+    assert survivors == "", survivors
+    assert set(Path(tempfile.gettempdir()).glob("grade-*")) <= temporary
