@@ -62,7 +62,7 @@ class Result:
     timed_out: bool = False
     out_of_memory: bool = False
     interrupted: bool = False
-    limits: str = ""  # how the limits were enforced, for the report
+    limits: str = ""  # how the limits were enforced (a cgroup, or per process)
 
 
 def check():

@@ -26,6 +26,7 @@ import datetime
 import difflib
 import html
 import json
+import os
 import re
 import shutil
 import sys
@@ -53,13 +54,7 @@ class Page:
 
     def href_from(self, other):
         """The relative link from page `other` to this page."""
-        return Path(_relpath(self.target, other.target.parent)).as_posix()
-
-
-def _relpath(path, start):
-    import os
-
-    return os.path.relpath(path, start)
+        return Path(os.path.relpath(self.target, other.target.parent)).as_posix()
 
 
 def course_pages(notebooks=NOTEBOOKS):
