@@ -1,6 +1,8 @@
 """A throwaway Linux sandbox for a student's code, without Docker or any daemon.
 
-`run(argv, home)` runs one command the way `course grade` runs a submission:
+`run(argv, home)` runs one command to its end; `start(argv, home)` starts one and returns at
+once, for a caller that talks to it through its pipes (as `course grade` talks to a student's
+kernel). Either way:
 
 - **Its own namespaces** (`unshare`): mount, PID, IPC and network, plus a user namespace when
   the grader is not root. The network namespace has its own loopback (a Jupyter kernel talks to
@@ -227,27 +229,60 @@ def _preexec(cgroup, memory_bytes, max_processes, cpu_seconds, file_bytes, per_p
     return apply
 
 
-def run(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256,
-        cpu_seconds=None, file_gb=2.0, read_only=(), uid=None):
-    """Runs `argv` in a new sandbox whose `HOME` is the folder `home` (read-write).
+class Sandbox:
+    """A running sandbox (from `start`): its first process is `process`; `close()` kills
+    everything in it and returns the `Result`."""
 
-    Args:
-        argv: the command, as seen inside the sandbox (paths under `/home/student`, `/tmp`,
-            or the read-only Python environment).
-        home: the folder the command may read and write; everything else is read-only or
-            absent. As root it is handed to the throwaway user (its owner changes).
-        env: extra environment variables (the rest of the grader's environment is not passed).
-        timeout: wall-clock seconds before everything in the sandbox is killed.
-        memory_gb: memory for the whole process tree (a cgroup), or per process without one.
-        max_processes: processes and threads in the tree (or of the throwaway user).
-        cpu_seconds: CPU seconds per process (default: the timeout, times the cores).
-        file_gb: the largest file a process may write.
-        read_only: further folders to show, read-only, at the same paths.
-        uid: the throwaway user id (as root; default: a random one of 100000-199999).
+    def __init__(self, process, cgroup, root, limits, timeout):
+        self.process, self._cgroup, self._root = process, cgroup, root
+        self.result = Result(returncode=-1, output="", seconds=0.0, limits=limits)
+        self._start, self._timeout = time.perf_counter(), timeout
+        self._closed = False
 
-    Returns:
-        a `Result`; raises `SandboxUnavailable` where sandboxes cannot be made.
-    """
+    def seconds_left(self):
+        return self._timeout - (time.perf_counter() - self._start)
+
+    def close(self, output=None):
+        """Kills whatever still runs in the sandbox (killing the namespace's first process
+        kills everything in it), removes its cgroup and root; returns the `Result`, whose
+        output is `output` if given, else what is left to read on its stdout pipe."""
+        if self._closed:
+            return self.result
+        self._closed = True
+        process = self.process
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if output is None and process.stdout is not None and not process.stdout.closed:
+            output, _ = process.communicate()
+        process.wait()
+        with _LOCK:
+            _RUNNING.discard(process)
+        self.result.returncode = process.returncode
+        self.result.output = (output or b"").decode("utf-8", "replace")
+        self.result.seconds = time.perf_counter() - self._start
+        if self._cgroup is not None:
+            self.result.out_of_memory = self._cgroup.out_of_memory()
+            self._cgroup.remove()
+        self._root.cleanup()
+        return self.result
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def start(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256,
+          cpu_seconds=None, file_gb=2.0, read_only=(), uid=None, stdin=subprocess.DEVNULL,
+          stdout=subprocess.PIPE, stderr=subprocess.STDOUT):
+    """Starts `argv` in a new sandbox and returns a `Sandbox` at once (see `run` for the
+    arguments; `stdin`, `stdout` and `stderr` are as for `subprocess.Popen`). The caller
+    talks to it through its pipes and must `close()` it; `timeout` only sets the CPU limit
+    and `seconds_left()`."""
     mode = check()
     home = Path(home).resolve()
     memory_bytes = int(memory_gb * 2**30)
@@ -269,46 +304,66 @@ def run(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256,
                  "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
                  "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg",
                  **{k: os.environ[k] for k in PASSED_ENV if k in os.environ}, **(env or {})}
-    with tempfile.TemporaryDirectory(prefix="course-sandbox-root-") as root:
-        if mode == "root":
-            drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-                    "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
-        else:
-            drop = ["setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
-        inner = ["chroot", root, *drop, "env", "-i",
-                 *(f"{k}={v}" for k, v in variables.items()),
-                 "sh", "-c", f"cd {HOME} && exec \"$@\"", "sandbox", *argv]
-        script = _script(root, home, _read_only_paths() + [str(p) for p in read_only])
-        command = _unshare_argv() + ["sh", "-c", script + "\nexec " + shlex.join(inner)]
-        start = time.perf_counter()
+    root_folder = tempfile.TemporaryDirectory(prefix="course-sandbox-root-")
+    root = root_folder.name
+    if mode == "root":
+        drop = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
+    else:
+        drop = ["setpriv", "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
+    inner = ["chroot", root, *drop, "env", "-i",
+             *(f"{k}={v}" for k, v in variables.items()),
+             "sh", "-c", f"cd {HOME} && exec \"$@\"", "sandbox", *argv]
+    script = _script(root, home, _read_only_paths() + [str(p) for p in read_only])
+    command = _unshare_argv() + ["sh", "-c", script + "\nexec " + shlex.join(inner)]
+    try:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            command, stdin=stdin, stdout=stdout, stderr=stderr,
             preexec_fn=_preexec(cgroup, memory_bytes, max_processes, cpu_seconds,
                                 int(file_gb * 2**30), per_process_memory=cgroup is None))
-        with _LOCK:
-            _RUNNING.add(process)
-        result = Result(returncode=-1, output="", seconds=0.0, limits=limits)
-        output = b""
-        try:
-            output, _ = process.communicate(timeout=timeout)
-            result.returncode = process.returncode
-        except subprocess.TimeoutExpired:
-            result.timed_out = True
-        except KeyboardInterrupt:
-            result.interrupted = True
-        finally:
-            if process.poll() is None:
-                # Killing the namespace's first process kills everything in it.
-                os.killpg(process.pid, signal.SIGKILL)
-                output, _ = process.communicate()
-                result.returncode = process.returncode
-            with _LOCK:
-                _RUNNING.discard(process)
-            result.output = (output or b"").decode("utf-8", "replace")
-            result.seconds = time.perf_counter() - start
-            if cgroup is not None:
-                result.out_of_memory = cgroup.out_of_memory()
-                cgroup.remove()
-        if result.interrupted:
-            raise KeyboardInterrupt
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        root_folder.cleanup()
+        raise
+    with _LOCK:
+        _RUNNING.add(process)
+    return Sandbox(process, cgroup, root_folder, limits, timeout)
+
+
+def run(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256,
+        cpu_seconds=None, file_gb=2.0, read_only=(), uid=None):
+    """Runs `argv` in a new sandbox whose `HOME` is the folder `home` (read-write).
+
+    Args:
+        argv: the command, as seen inside the sandbox (paths under `/home/student`, `/tmp`,
+            or the read-only Python environment).
+        home: the folder the command may read and write; everything else is read-only or
+            absent. As root it is handed to the throwaway user (its owner changes).
+        env: extra environment variables (the rest of the grader's environment is not passed).
+        timeout: wall-clock seconds before everything in the sandbox is killed.
+        memory_gb: memory for the whole process tree (a cgroup), or per process without one.
+        max_processes: processes and threads in the tree (or of the throwaway user).
+        cpu_seconds: CPU seconds per process (default: the timeout, times the cores).
+        file_gb: the largest file a process may write.
+        read_only: further folders to show, read-only, at the same paths.
+        uid: the throwaway user id (as root; default: a random one of 100000-199999).
+
+    Returns:
+        a `Result`; raises `SandboxUnavailable` where sandboxes cannot be made.
+    """
+    box = start(argv, home, env=env, timeout=timeout, memory_gb=memory_gb,
+                max_processes=max_processes, cpu_seconds=cpu_seconds, file_gb=file_gb,
+                read_only=read_only, uid=uid)
+    output, interrupted = None, False
+    try:
+        output, _ = box.process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        box.result.timed_out = True
+    except KeyboardInterrupt:
+        interrupted = box.result.interrupted = True
+    finally:
+        result = box.close(output)
+    if interrupted:
+        raise KeyboardInterrupt
     return result

