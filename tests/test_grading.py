@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -114,7 +115,7 @@ def test_grading_a_class(assignment, tmp_path, monkeypatch):
     table = tmp_path / "grades.csv"
     table.write_text("previous table\n")
     lines = []
-    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=40,
+    rows = grading.grade(Path(out.name) / "autograder", sorted(subs.iterdir()), table, timeout=30,
                          workers=2, progress=lines.append)
     by_name = {row["submission"]: row for row in rows}
     assert len(lines) == 7 and lines[-1].startswith("[7/7]")
@@ -128,7 +129,7 @@ def test_grading_a_class(assignment, tmp_path, monkeypatch):
     carol = by_name["carol.ipynb"]  # q1 raises; the rest of the notebook still counts
     assert carol["status"] == "graded" and carol["q1"] == 0 and carol["total"] == 3
     dave = by_name["dave.ipynb"]
-    assert dave["status"] == "timeout" and dave["total"] == 0 and "40 s" in dave["detail"]
+    assert dave["status"] == "timeout" and dave["total"] == 0 and "30 s" in dave["detail"]
     erin = by_name["erin.ipynb"]
     assert erin["status"] == "invalid" and erin["total"] == 0 and "notebook" in erin["detail"]
     frank = by_name["frank.ipynb"]
@@ -185,48 +186,65 @@ def test_some_course_notebooks_have_exercises():
 
 @pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS, ids=lambda p: p.name)
 def test_course_notebook_assigns_and_its_tests_tell_answers_apart(notebook, tmp_path):
-    """The student version runs up to its first exercise; left blank, every question fails a
-    test (hidden tests included); the solution earns full marks under the autograder."""
-    from course_lib.grading import grader
+    """The student version with the solutions in its answer cells, rebuilt as the grader
+    rebuilds a submission, runs without an error and earns full marks from the scorer; then,
+    with the blank answers run in the same kernel, every question fails a test (hidden ones
+    included). One kernel serves both (the grader's own path, sandbox and all, is tested on
+    the sample above: this checks the chapter's tests)."""
+    import subprocess
+    import sys
+    import time
+
+    from course_lib.grading import scoring, wire
 
     manifest = grading.assign(notebook, tmp_path / "out")
     questions = manifest["questions"]
     assert questions
     if notebook.name == "00_getting_started.ipynb":  # the template chapters copy
         assert len(questions) >= 3
-    bundle = (tmp_path / "out" / "autograder").resolve()
-    student_path = tmp_path / "out" / "student" / notebook.name
-    # Blank: the student version's cells before its first exercise, then only the (blank)
-    # answer cells. The tests are self-contained, so they need nothing else of the notebook;
-    # this is far cheaper than running the whole student version.
-    nb = nbformat.read(student_path, as_version=4)
-    answer_cells = [i for i, c in enumerate(nb.cells)
-                    if grading.ANSWER_TAG in c.metadata.get("tags", [])]
-    nb.cells = nb.cells[:answer_cells[0]] + [nb.cells[i] for i in answer_cells]
-    blank = tmp_path / "blank" / notebook.name
-    blank.parent.mkdir()
-    nbformat.write(nb, blank)
-    work = tmp_path / "blank-work"
-    work.mkdir()
-    results, log, _ = grader._score(bundle, manifest, blank, work, timeout=300, memory_gb=6.0,
-                                    sandboxed=False)
-    assert results and results["kernel"], log[-2000:]
-    before = results["kernel"]["cells_with_errors"][:1]
-    assert not before or before[0][0] > answer_cells[0], (
-        f"the student version fails before its first exercise: {before}\n{log[-2000:]}")
-    scored = results["questions"]
-    blank_passes = [q for q in questions if scored[q]["score"] >= scored[q]["possible"]]
-    assert not blank_passes, (
-        f"the unanswered `...` passes every test of {blank_passes}: add a test that a blank "
-        "answer fails")
-    # The student version with the solutions written in its answer cells, as a student who
-    # solved everything hands it in, earns full marks under the autograder.
-    submission = tmp_path / "submission" / notebook.name
-    submission.parent.mkdir()
-    _answered(student_path, _solutions(notebook), submission)
-    row = grading.grade_one(bundle, submission, timeout=300)
-    assert row["status"] == "graded" and row["total"] == row["possible"] > 0, row
-    assert row["detail"] == "full marks", row
+    bundle = tmp_path / "out" / "autograder"
+    student = nbformat.read(bundle / grading.STUDENT_VERSION, as_version=4)
+    blank_answers = [c.source for c in student.cells
+                     if grading.ANSWER_TAG in c.metadata.get("tags", [])]
+    solved = _answered(tmp_path / "out" / "student" / notebook.name, _solutions(notebook),
+                       tmp_path / "solved.ipynb")
+    graded, notes = grading.rebuild(student, nbformat.read(solved, as_version=4))
+    assert not notes, notes
+    graded_path = tmp_path / "graded" / notebook.name
+    graded_path.parent.mkdir()
+    nbformat.write(graded, graded_path)
+    with zipfile.ZipFile(bundle / manifest["autograder_zip"]) as zipped:
+        zipped.extractall(tmp_path / "trusted", [n for n in zipped.namelist()
+                                                 if n.startswith("tests/")])
+    tests = tmp_path / "trusted" / "tests"
+    log = open(tmp_path / "kernel.log", "wb")
+    kernel = subprocess.Popen(
+        [sys.executable, "-m", "course_lib.grading.kernel", str(graded_path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, cwd=graded_path.parent,
+        env={**os.environ, "COURSE_FAST": "1"})
+    try:
+        session = scoring.Session(wire.Receiver(kernel.stdout), kernel.stdin,
+                                  time.monotonic() + 300)
+        report = scoring._kernel_report(session.ready())
+        assert report["ready"] and not report["errors"], (
+            report, (tmp_path / "kernel.log").read_text()[-3000:])
+        solved_results, notes = scoring.run_questions(session, tests, questions,
+                                                      manifest["answers"])
+        assert not notes and not session.stopped, (notes, session.stopped)
+        lost = {q: [c["message"] for c in r["cases"] if not c["passed"]]
+                for q, r in solved_results.items() if r["score"] < r["possible"]}
+        assert not lost and list(solved_results) == questions, lost
+        for source in blank_answers:
+            session.request({"op": "run", "source": source})
+        blank_results, _ = scoring.run_questions(session, tests, questions, manifest["answers"])
+        blank_passes = [q for q, r in blank_results.items() if r["score"] >= r["possible"]]
+        assert not blank_passes, (
+            f"the unanswered `...` passes every test of {blank_passes}: add a test that a blank "
+            "answer fails")
+    finally:
+        kernel.kill()
+        kernel.wait()
+        log.close()
 
 
 def test_tests_url_publishes_public_tests_only(tmp_path):

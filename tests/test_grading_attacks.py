@@ -194,7 +194,7 @@ for fd in sorted(int(name) for name in os.listdir("/proc/self/fd")):
         "rewrite_table_later": f"""
 import subprocess
 import tempfile
-subprocess.Popen(["sh", "-c", "sleep 8; echo cheated > {table}; echo {MARKER}"],
+subprocess.Popen(["sh", "-c", "sleep 120; echo cheated > {table}; echo {MARKER}"],
                  start_new_session=True)
 """,
         "plant_startup_file": f"""
@@ -252,11 +252,13 @@ children = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(4)]
         del os.environ["COURSE_ATTACK_SECRET"]
         server.shutdown()
     by_name = dict(zip(paths, rows))
-    time.sleep(9)  # longer than the late writer waits
+    # The late writer waits longer than grading takes: if it survived, `pgrep` finds it below
+    # (its command line holds MARKER), and the teardown kills it.
     # a later run of a blank submission, after the planted start-up file
     later = grading.grade(bundle, [_submission(student, root / "later" / "blank.ipynb", BLANK)],
                           root / "later.csv", timeout=120, progress=lambda line: None)
     yield {"rows": by_name, "table": table, "later": later[0], "root": root}
+    subprocess.run(["pkill", "-f", MARKER], capture_output=True)
     for home in ("/root", str(Path.home())):
         planted = Path(home, ".ipython/profile_default/startup", f"00-{MARKER}.py")
         planted.unlink(missing_ok=True)
@@ -305,7 +307,7 @@ def test_ctrl_c_stops_the_run_and_leaves_nothing_behind(tmp_path, monkeypatch):
     out = tmp_path / "handout"
     grading.assign(SAMPLE, out)
     student = out / "student" / SAMPLE.name
-    marker = f"{MARKER}-interrupt"
+    marker = "course-interrupt-marker-5b2e"  # not MARKER: the class test may run meanwhile
     honest = _submission(student, tmp_path / "class" / "honest.ipynb", CORRECT)
     endless = _submission(student, tmp_path / "class" / "endless.ipynb",
                           _cheat(f"import subprocess, time\nsubprocess.Popen(['sh', '-c', "

@@ -12,11 +12,10 @@ version as handed out.
 
 import ast
 import hashlib
+import io
 import json
 import re
 import shutil
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -39,9 +38,28 @@ def has_exercises(path):
                for c in nb.cells)
 
 
-def _otter(*args, **kwargs):
-    return subprocess.run([sys.executable, "-m", "otter", *args], capture_output=True,
-                          text=True, **kwargs)
+def _otter_assign(master, dist):
+    """`otter assign --no-pdfs --no-run-tests master dist`, in this process (a new Python
+    process would spend most of its time importing otter); returns its log, raises
+    RuntimeError with it if otter fails."""
+    import contextlib
+    import logging
+
+    from otter.assign import main as otter_assign
+
+    log = io.StringIO()
+    handler = logging.StreamHandler(log)
+    otter_logger = logging.getLogger("otter")
+    otter_logger.addHandler(handler)
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            otter_assign(str(master), str(dist), no_pdfs=True, no_run_tests=True)
+    except (Exception, SystemExit) as error:
+        raise RuntimeError(f"otter assign failed for {master.name}: {error}\n"
+                           f"{log.getvalue()[-3000:]}") from None
+    finally:
+        otter_logger.removeHandler(handler)
+    return log.getvalue()
 
 
 def _natural(name):
@@ -138,10 +156,7 @@ def assign(notebook, out_dir, tests_url=None):
             config.source += f"\ntests:\n  files: true\n  url_prefix: {tests_url.rstrip('/')}/"
         nbformat.write(nb, master)
         dist = Path(tmp) / "dist"
-        result = _otter("assign", "--no-pdfs", "--no-run-tests", str(master), str(dist),
-                        cwd=tmp)
-        if result.returncode != 0:
-            raise RuntimeError(f"otter assign failed for {notebook}:\n{result.stderr[-3000:]}")
+        _otter_assign(master, dist)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(dist, out_dir)

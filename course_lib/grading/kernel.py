@@ -8,6 +8,7 @@ raises, then serves the grader's requests until the grader closes the channel:
     lookup   the answer names: a value as data, or "callable"
     call     one of them with arguments the grader sends; the result comes back as data
     probe    define a test's probe function (its source) here, then call it
+    run      run a cell of code (a check swaps blank answers in this way)
     callback (sent by this side) call a function of the test that was passed as an argument
 
 Nothing here decides a grade: the tests, their expected values and the verdict stay with the
@@ -125,6 +126,9 @@ class Kernel:
                 return {"reply": nonce, "error": {"type": type(error).__name__,
                                                   "message": str(error)[:2000]}}, []
             return self._call(function, args, kwargs, nonce, codec)
+        if op == "run":  # a cell of code, as in a notebook (for checks of blank answers)
+            error = run_cell(self.namespace, str(message.get("source", "")))
+            return {"reply": nonce, "value": error}, []
         return {"reply": nonce, "error": {"type": "WireError", "message": f"unknown op {op!r}"}}, []
 
     def serve(self, until=None):
@@ -156,27 +160,36 @@ class Kernel:
         return wire.Codec().decode(reply.get("value"), arrays)
 
 
+def run_cell(namespace, source):
+    """Runs one cell's source in IPython, as Jupyter would (magics included); returns
+    "Type: message" if it raised, else None."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    if not InteractiveShell.initialized():
+        config = Config()
+        config.HistoryManager.enabled = False
+        InteractiveShell.instance(config=config, user_ns=namespace)
+    result = InteractiveShell.instance().run_cell(source, store_history=False, silent=False)
+    namespace["grader"] = _Checks()  # whatever the cell did to it
+    error = result.error_in_exec or result.error_before_exec
+    return None if error is None else f"{type(error).__name__}: {str(error)[:200]}"
+
+
 def run_notebook(path, namespace):
     """Runs the notebook's code cells in IPython; returns [(cell number, error line)] for the
     cells that raised."""
     import nbformat
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
 
-    config = Config()
-    config.HistoryManager.enabled = False
-    shell = InteractiveShell.instance(config=config, user_ns=namespace)
     namespace["grader"] = _Checks()
     errors = []
     nb = nbformat.read(path, as_version=4)
     for number, cell in enumerate(nb.cells, 1):  # numbered as Jupyter shows them, from 1
         if cell.cell_type != "code" or cell.source.startswith(OTTER_INIT):
             continue
-        result = shell.run_cell(cell.source, store_history=False, silent=False)
-        error = result.error_in_exec or result.error_before_exec
+        error = run_cell(namespace, cell.source)
         if error is not None:
-            errors.append((number, f"{type(error).__name__}: {str(error)[:200]}"))
-        namespace["grader"] = _Checks()
+            errors.append((number, error))
     return errors
 
 

@@ -238,6 +238,36 @@ def _write_json(path, data):
     os.replace(tmp, path)
 
 
+def run_questions(session, tests, questions, answers, on_question=None):
+    """Runs each question's test file here against the kernel behind `session`; returns
+    {question: {"score", "possible", "cases"}}, stopping after a question during which the
+    kernel stopped. `on_question(results)` is called after each question."""
+    global _SESSION
+    from otter.test_files import OKTestFile
+
+    results, notes = {}, []
+    namespace = {"__name__": "__grader__"}
+    exec(PRELUDE, namespace)
+    _SESSION = session
+    try:
+        for question in questions:
+            test = OKTestFile.from_file(str(Path(tests) / f"{question}.py"))
+            notes += _install_answers(session, namespace, answers)
+            test.run(namespace)
+            results[question] = {
+                "score": test.score, "possible": test.possible,
+                "cases": [{"hidden": r.test_case.hidden, "passed": r.passed,
+                           "message": "" if r.passed else r.message[:3000]}
+                          for r in test.test_case_results]}
+            if session.stopped:
+                break
+            if on_question:
+                on_question(results, notes)
+    finally:
+        _SESSION = None
+    return results, notes
+
+
 def score(tests, questions, answers, reader, writer, seconds, out):
     """Runs each question's tests against the kernel behind (`reader`, `writer`) and writes
     the results to `out` after every question (so what was earned before a crash is kept).
@@ -248,39 +278,25 @@ def score(tests, questions, answers, reader, writer, seconds, out):
         answers: the names the answer cells define.
         seconds: time left for the whole submission.
     """
-    global _SESSION
-    from otter.test_files import OKTestFile
-
     session = Session(wire.Receiver(reader), writer, time.monotonic() + seconds)
     results = {"questions": {}, "kernel": None, "stopped": None, "notes": []}
     _write_json(out, results)
-    namespace = {"__name__": "__grader__"}
-    exec(PRELUDE, namespace)
-    _SESSION = session
+
+    def progress(questions_so_far, notes):
+        results["questions"], results["notes"] = questions_so_far, notes
+        _write_json(out, results)
+
     try:
         results["kernel"] = _kernel_report(session.ready())
-        if not results["kernel"]["ready"]:
-            results["stopped"] = "the notebook could not be run"
-            return results
-        for question in questions:
-            test = OKTestFile.from_file(str(Path(tests) / f"{question}.py"))
-            results["notes"] += _install_answers(session, namespace, answers)
-            test.run(namespace)
-            results["questions"][question] = {
-                "score": test.score, "possible": test.possible,
-                "cases": [{"hidden": r.test_case.hidden, "passed": r.passed,
-                           "message": "" if r.passed else r.message[:3000]}
-                          for r in test.test_case_results]}
-            if session.stopped:
-                break
-            _write_json(out, results)
+        if results["kernel"]["ready"]:
+            results["questions"], results["notes"] = run_questions(
+                session, tests, questions, answers, on_question=progress)
     except KernelStopped:
         pass
     except Exception as error:  # a reply the scorer could not use: the kernel's fault
         session.stopped = session.stopped or (
             f"the scorer could not use the kernel's reply ({error})")
     finally:
-        _SESSION = None
         results["stopped"] = session.stopped
         _write_json(out, results)
     return results
