@@ -15,6 +15,7 @@ looked up under the course's `notebooks/` folder. With no target, every notebook
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -270,8 +271,8 @@ def cmd_grade(args):
         print(f"course grade: interrupted; nothing written ({args.out} is as it was).",
               file=sys.stderr)
         return 130
-    questions = [k for k in rows[0] if k not in ("submission", "status", "total", "possible",
-                                                  "seconds", "detail")] if rows else []
+    manifest = json.loads((Path(args.assignment) / grading.MANIFEST).read_text())
+    questions = manifest["questions"]
     table = [(r["submission"], r["status"], *(f"{r[q]:g}" for q in questions),
               f"{r['total']:g}", r["detail"][:60]) for r in rows]
     print()

@@ -48,7 +48,8 @@ def _kill(process):
 
 def _score(bundle, manifest, notebook, work, timeout, memory_gb, sandboxed=True):
     """Runs `notebook` in a kernel (sandboxed unless `sandboxed` is False) and the tests in a
-    scorer outside it; returns (results, kernel log, sandbox result or None).
+    scorer outside it; returns (results, kernel log, {"exit_code", "out_of_memory",
+    "limits"}) (the exit code is None when the kernel was still running at the end).
 
     The hidden tests go to the scorer's own folder, never into the sandbox. When the scorer
     is done (or out of time), the sandbox is killed with everything in it, and only then are
@@ -108,18 +109,22 @@ def _score(bundle, manifest, notebook, work, timeout, memory_gb, sandboxed=True)
             scorer.wait()
             with _LOCK:
                 _SCORERS.discard(scorer)
+        exit_code = kernel.poll()  # None: still running, so killed below
         if box is not None:
             ran = box.close(output=b"")
+            kernel_info = {"exit_code": exit_code, "out_of_memory": ran.out_of_memory,
+                           "limits": ran.limits}
         else:
             _kill(kernel)
             kernel.wait()
-            ran = None
+            kernel_info = {"exit_code": exit_code, "out_of_memory": False,
+                           "limits": "no sandbox (--no-sandbox)"}
     try:
         results = json.loads(results_path.read_text())
     except (OSError, ValueError):
         results = None
     log = kernel_log.read_text(errors="replace")
-    return results, log, ran
+    return results, log, kernel_info
 
 
 def _last_line(log):
@@ -201,12 +206,12 @@ def grade_one(bundle, submission, timeout=300, memory_gb=6.0, label=None, sandbo
             work = Path(tmp)
             copy = work / manifest["notebook"]
             nbformat.write(nb, copy)
-            results, log, ran = _score(bundle, manifest, copy, work, timeout, memory_gb,
-                                       sandboxed=sandboxed)
+            results, log, kernel_info = _score(bundle, manifest, copy, work, timeout,
+                                               memory_gb, sandboxed=sandboxed)
         scores, more = _scores(results, questions, points)
         notes += more
-        _status(row, questions, results, log, ran, timeout, memory_gb, scores)
-        row["limits"] = ran.limits if ran is not None else "no sandbox (--no-sandbox)"
+        _status(row, questions, results, log, kernel_info, timeout, memory_gb, scores)
+        row["limits"] = kernel_info["limits"]
     for question in questions:
         row[question] = scores.get(question, (0.0, None))[0]
     row["total"] = sum(row[q] for q in questions)
@@ -249,16 +254,17 @@ def _scores(results, questions, points):
                          f"{expected:g} (scored 0)")
             score = 0.0
         scores[question] = (score, possible)
-    for note in (results or {}).get("notes") or []:
-        notes.append(f"could not read {note}")
+    unread = (results or {}).get("notes") or []
+    if unread:
+        notes.append("not data, so not graded: " + ", ".join(unread))
     return scores, notes
 
 
-def _status(row, questions, results, log, ran, timeout, memory_gb, scores):
+def _status(row, questions, results, log, kernel_info, timeout, memory_gb, scores):
     """Sets the row's status and detail from what the kernel and the scorer did."""
     kernel = (results or {}).get("kernel") or {}
     stopped = (results or {}).get("stopped")
-    out_of_memory = (ran is not None and ran.out_of_memory) or (
+    out_of_memory = kernel_info["out_of_memory"] or (
         "MemoryError" in log or "Cannot allocate memory" in log)
     if results is None:
         row["status"] = "error"
@@ -270,7 +276,10 @@ def _status(row, questions, results, log, ran, timeout, memory_gb, scores):
         elif out_of_memory:
             row["status"], what = "memory", f"memory: exceeded {memory_gb:g} GiB"
         else:
-            row["status"], what = "error", f"error: the kernel stopped ({_last_line(log)})"
+            code = kernel_info["exit_code"]
+            row["status"], what = "error", (
+                f"error: the kernel exited (code {code})" if code is not None else
+                f"error: the kernel stopped ({_last_line(log)})")
         if not kernel:
             what += " before the notebook had run"
         elif scores:

@@ -109,7 +109,9 @@ class Kernel:
                         found[name] = {
                             "value": wire.Codec().encode(self.namespace[name], arrays)[0]}
                     except wire.WireError as error:
-                        found[name] = {"error": str(error)}
+                        kind = type(self.namespace[name])
+                        found[name] = {"error": str(error),
+                                       "type": f"{kind.__module__}.{kind.__qualname__}"}
             return {"reply": nonce, "found": found}, arrays
         if op == "call":
             function = self.namespace.get(message["name"])

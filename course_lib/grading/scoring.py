@@ -198,9 +198,10 @@ class _Probe:
 
 def _install_answers(session, namespace, names):
     """Puts the submission's answer names in the test namespace: functions as remote calls,
-    values as data; a name the submission lacks is left undefined (a NameError in the test)."""
+    values as data; a name the submission lacks, or whose value is not data, is left
+    undefined (a NameError in the test). Returns {name: note} for the values not read."""
     found, arrays = session.request({"op": "lookup", "names": list(names)})
-    notes = []
+    notes = {}
     for name in names:
         entry = found.get(name)
         entry = entry if isinstance(entry, dict) else {"missing": True}
@@ -211,9 +212,9 @@ def _install_answers(session, namespace, names):
             try:
                 namespace[name] = wire.Codec().decode(entry["value"], arrays)
             except wire.WireError as error:
-                notes.append(f"{name}: {error}")
+                notes[name] = f"{name} ({error})"
         elif "error" in entry:
-            notes.append(f"{name}: {entry['error']}")
+            notes[name] = f"{name} (a {str(entry.get('type', 'value'))[:80]})"
     return notes
 
 
@@ -245,14 +246,14 @@ def run_questions(session, tests, questions, answers, on_question=None):
     global _SESSION
     from otter.test_files import OKTestFile
 
-    results, notes = {}, []
+    results, notes = {}, {}  # notes: one per answer name (the same note each question)
     namespace = {"__name__": "__grader__"}
     exec(PRELUDE, namespace)
     _SESSION = session
     try:
         for question in questions:
             test = OKTestFile.from_file(str(Path(tests) / f"{question}.py"))
-            notes += _install_answers(session, namespace, answers)
+            notes.update(_install_answers(session, namespace, answers))
             test.run(namespace)
             results[question] = {
                 "score": test.score, "possible": test.possible,
@@ -262,10 +263,10 @@ def run_questions(session, tests, questions, answers, on_question=None):
             if session.stopped:
                 break
             if on_question:
-                on_question(results, notes)
+                on_question(results, list(notes.values()))
     finally:
         _SESSION = None
-    return results, notes
+    return results, list(notes.values())
 
 
 def score(tests, questions, answers, reader, writer, seconds, out):
