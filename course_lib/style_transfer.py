@@ -50,7 +50,7 @@ import tensorflow as tf
 from keras import ops
 
 # A TCP probe bounded by its timeout, DNS lookup included (offline, downloads fail or hang).
-from course_lib.data import _host_reachable
+from course_lib.data.images import _host_reachable
 
 # Gatys et al. 2016: style from conv1_1 ... conv5_1, content from conv4_2.
 STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")

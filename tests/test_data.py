@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from course_lib import data
+from course_lib.data import images as image_data
 
 
 def assert_model_range(images, min_spread=1.5):
@@ -101,7 +102,7 @@ def test_photo_test_patches_come_from_held_out_rows():
 def find_patch_rows(patch):
     """(top row, photo height) where `patch` occurs in one of the bundled photos, or None."""
     size = patch.shape[0]
-    for _, photo in data._photos():
+    for _, photo in image_data._photos():
         windows = np.lib.stride_tricks.sliding_window_view(photo[..., 0], (size, size))
         for top, left in zip(*np.nonzero(windows[..., 0, 0] == patch[0, 0, 0])):
             if np.array_equal(photo[top : top + size, left : left + size], patch):
@@ -254,7 +255,7 @@ def test_bundled_names_never_need_tfds():
 
 
 def test_tfds_available_is_false_quickly_offline(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "TFDS_HOST", ("unreachable.invalid", 443))
+    monkeypatch.setattr(image_data, "TFDS_HOST", ("unreachable.invalid", 443))
     start = time.perf_counter()
     assert data.tfds_available("mnist", data_dir=str(tmp_path), timeout=3.0) is False
     assert time.perf_counter() - start < 10.0
@@ -273,7 +274,7 @@ def test_auto_falls_back_to_digits_quickly_with_one_line(tmp_path, capsys):
 
 
 def test_fallback_prints_exactly_one_line_and_matches_channels(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(data, "tfds_available", lambda *args, **kwargs: False)
+    monkeypatch.setattr(image_data, "tfds_available", lambda *args, **kwargs: False)
     images, labels = data.load_dataset("celeb_a", data_dir=str(tmp_path), image_size=8)
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "'celeb_a'" in out and "'faces'" in out
@@ -282,7 +283,7 @@ def test_fallback_prints_exactly_one_line_and_matches_channels(tmp_path, capsys,
 
 
 def test_source_tfds_raises_a_clear_error_quickly(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "TFDS_HOST", ("unreachable.invalid", 443))
+    monkeypatch.setattr(image_data, "TFDS_HOST", ("unreachable.invalid", 443))
     start = time.perf_counter()
     with pytest.raises(RuntimeError, match='source="bundled"') as error:
         data.load_dataset("mnist", source="tfds", data_dir=str(tmp_path))
@@ -294,7 +295,7 @@ def test_source_bundled_never_probes_the_network(tmp_path, monkeypatch, capsys):
     def fail(*args, **kwargs):
         raise AssertionError("probed TFDS")
 
-    monkeypatch.setattr(data, "tfds_available", fail)
+    monkeypatch.setattr(image_data, "tfds_available", fail)
     images, _ = data.load_dataset("fashion_mnist", source="bundled", data_dir=str(tmp_path),
                                   max_examples=7)
     assert images.shape == (7, 28, 28, 1)
@@ -312,7 +313,7 @@ def test_tfds_path_reads_mock_data_into_the_course_format(monkeypatch):
     """The TFDS branch, on TFDS's offline mock data (random images, labels 0..9)."""
     import tensorflow_datasets as tfds
 
-    monkeypatch.setattr(data, "tfds_available", lambda *args, **kwargs: True)
+    monkeypatch.setattr(image_data, "tfds_available", lambda *args, **kwargs: True)
     with tfds.testing.mock_data(num_examples=12):
         images, labels = data.load_dataset("mnist", image_size=8, max_examples=10)
     assert images.shape == (10, 8, 8, 1) and images.dtype == np.float32

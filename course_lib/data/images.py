@@ -1,4 +1,4 @@
-"""Offline-first `tf.data` image pipelines.
+"""Offline-first images and `tf.data` image pipelines (`course_lib.data`).
 
 Every loader here works without a network connection, so each chapter runs anywhere:
 
