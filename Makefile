@@ -12,7 +12,7 @@ STAMP  := $(VENV)/.installed
 # Per-cell limit for notebooks in the test suite (fast mode cells take seconds).
 CELL_TIMEOUT ?= 300
 
-.PHONY: lab test lint unit notebooks site site-test lock clean git-filter
+.PHONY: lab test lint unit notebooks exercises site site-test lock clean git-filter
 
 # Extra JupyterLab options, e.g. make lab LAB_ARGS="--no-browser --port 8899"
 LAB_ARGS ?=
@@ -25,7 +25,7 @@ lab: $(STAMP) git-filter
 	$(BIN)/course workbook --out workbook
 	$(BIN)/jupyter lab $(ROOT_ARGS) --LabApp.default_url=/lab/tree/workbook $(LAB_ARGS)
 
-test: git-filter lint unit notebooks site-test
+test: git-filter lint unit notebooks exercises site-test
 
 # In a git checkout, store notebooks clean whatever JupyterLab saved into them (metadata,
 # outputs): the clean filter that .gitattributes names, as nbstripout installs its own.
@@ -42,12 +42,18 @@ lint: $(STAMP)
 UNIT_ARGS ?= -n 2 --dist worksteal
 
 unit: $(STAMP)
-	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 tests --ignore=tests/site
+	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 -m "not exercises" tests --ignore=tests/site
 
 notebooks: $(STAMP)
 	COURSE_FAST=1 $(BIN)/pytest -q -p no:cacheprovider --nbval-lax \
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-kernel-startup-timeout=120 \
 		--durations=0 notebooks
+
+# Every chapter notebook's exercises, as the autograder sees them: assigned, graded with the
+# solutions (full marks), then with the blank answers (every question loses points). A notebook
+# check, run after the notebooks themselves (tests/test_grading.py, marked "exercises").
+exercises: $(STAMP)
+	$(BIN)/pytest -q $(UNIT_ARGS) -p no:cacheprovider --durations=5 -m exercises tests/test_grading.py
 
 # The course site, from the executed copies in site/executed/ (refresh them with
 # python benchmarks/notebooks.py --normal --keep site/executed: about 35 minutes on a 2-core CPU).

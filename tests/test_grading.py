@@ -184,6 +184,7 @@ def test_some_course_notebooks_have_exercises():
     assert COURSE_NOTEBOOKS
 
 
+@pytest.mark.exercises
 @pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS, ids=lambda p: p.name)
 def test_course_notebook_assigns_and_its_tests_tell_answers_apart(notebook, tmp_path):
     """The student version with the solutions in its answer cells, rebuilt as the grader
