@@ -233,14 +233,11 @@ class Sandbox:
     """A running sandbox (from `start`): its first process is `process`; `close()` kills
     everything in it and returns the `Result`."""
 
-    def __init__(self, process, cgroup, root, limits, timeout):
+    def __init__(self, process, cgroup, root, limits):
         self.process, self._cgroup, self._root = process, cgroup, root
         self.result = Result(returncode=-1, output="", seconds=0.0, limits=limits)
-        self._start, self._timeout = time.perf_counter(), timeout
+        self._start = time.perf_counter()
         self._closed = False
-
-    def seconds_left(self):
-        return self._timeout - (time.perf_counter() - self._start)
 
     def close(self, output=None):
         """Kills whatever still runs in the sandbox (killing the namespace's first process
@@ -269,20 +266,13 @@ class Sandbox:
         self._root.cleanup()
         return self.result
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 def start(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256,
           cpu_seconds=None, file_gb=2.0, read_only=(), uid=None, stdin=subprocess.DEVNULL,
           stdout=subprocess.PIPE, stderr=subprocess.STDOUT):
     """Starts `argv` in a new sandbox and returns a `Sandbox` at once (see `run` for the
     arguments; `stdin`, `stdout` and `stderr` are as for `subprocess.Popen`). The caller
-    talks to it through its pipes and must `close()` it; `timeout` only sets the CPU limit
-    and `seconds_left()`."""
+    talks to it through its pipes and must `close()` it; `timeout` only sets the CPU limit."""
     mode = check()
     home = Path(home).resolve()
     memory_bytes = int(memory_gb * 2**30)
@@ -328,7 +318,7 @@ def start(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256
         raise
     with _LOCK:
         _RUNNING.add(process)
-    return Sandbox(process, cgroup, root_folder, limits, timeout)
+    return Sandbox(process, cgroup, root_folder, limits)
 
 
 def run(argv, home, *, env=None, timeout=300, memory_gb=6.0, max_processes=256,

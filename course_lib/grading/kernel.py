@@ -22,8 +22,7 @@ import sys
 import traceback
 
 from course_lib.grading import wire
-
-OTTER_INIT = "# Initialize Otter"
+from course_lib.grading.assign import OTTER_INIT
 
 
 class _Checks:

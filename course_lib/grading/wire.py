@@ -51,9 +51,10 @@ class Codec:
     def _encode(self, value, arrays, depth):
         if depth > MAX_DEPTH:
             raise WireError("value nested too deeply")
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return value if type(value) in (bool, int, float, str) or value is None else (
-                self._encode(_builtin(value), arrays, depth))
+        if value is None or type(value) in (bool, int, float, str):
+            return value
+        if isinstance(value, (bool, int, float, str)):  # a subclass: as the plain builtin
+            return self._encode(_builtin(value), arrays, depth)
         if isinstance(value, list):
             return [self._encode(v, arrays, depth + 1) for v in value]
         if isinstance(value, tuple):
