@@ -48,6 +48,9 @@ class NGramModel:
                              f"got {k}.")
         if smoothing == "kneser-ney" and not 0 < discount < 1:
             raise ValueError(f"discount must be in (0, 1), got {discount}.")
+        if vocabulary_size ** order >= 2 ** 63:
+            raise ValueError(f"{vocabulary_size} ** {order} n-gram codes do not fit in int64: "
+                             "use a lower order or a smaller vocabulary.")
         self.order, self.vocabulary_size = order, vocabulary_size
         self.smoothing, self.k, self.discount = smoothing, k, discount
         self._tables = None
@@ -69,6 +72,13 @@ class NGramModel:
         for n in range(1, self.order + 1):
             codes, counts = np.unique(self._codes(ids, n), return_counts=True)
             self._tables[n] = (codes, counts)
+        # Kneser-Ney's lower orders use continuation counts N1+(. gram): in how many
+        # distinct contexts each (n-1)-gram ends
+        self._continuations = {}
+        for n in range(1, self.order):
+            higher, _ = self._tables[n + 1]
+            self._continuations[n] = np.unique(higher % (self.vocabulary_size ** n),
+                                               return_counts=True)
         return self
 
     def _check(self, ids):
@@ -101,17 +111,11 @@ class NGramModel:
             else:
                 totals, _ = self._context_totals(self._tables[self.order], contexts)
             return (counts + self.k) / (totals + self.k * self.vocabulary_size)
-        # Interpolated Kneser-Ney, from the unigram up. The lower orders use continuation
-        # counts: in how many distinct contexts each (n-1)-gram ends.
+        # Interpolated Kneser-Ney, from the unigram up
         probability = np.full(len(ids), 1.0 / self.vocabulary_size)
         for n in range(1, self.order + 1):
             grams = self._codes(padded[self.order - n:], n)
-            if n == self.order:
-                table = self._tables[n]
-            else:  # continuation counts N1+(. gram)
-                higher, _ = self._tables[n + 1]
-                tails = higher % (self.vocabulary_size ** n)
-                table = np.unique(tails, return_counts=True)
+            table = self._tables[n] if n == self.order else self._continuations[n]
             counts = self._lookup(table, grams)
             if n == 1:
                 totals = np.full(len(grams), table[1].sum(), np.float64)
@@ -136,6 +140,30 @@ class NGramModel:
         found = unique[index] == contexts
         return (np.where(found, totals[index], 0.0).astype(np.float64),
                 np.where(found, distinct[index], 0.0).astype(np.float64))
+
+    def next_probabilities(self, context_ids):
+        """The distribution P(. | context) over every id, for the last order - 1 ids of
+        `context_ids` (shorter contexts are padded with id 0, as at the text's start)."""
+        context = self._check(context_ids)[-(self.order - 1):] if self.order > 1 else []
+        context = np.concatenate([np.zeros(self.order - 1 - len(context), np.int64), context])
+        # One sequence holding "context, c" for every id c: each c is scored from the
+        # order - 1 ids before it, which are exactly the context.
+        candidates = np.arange(self.vocabulary_size)
+        blocks = np.concatenate([np.tile(context, (self.vocabulary_size, 1)),
+                                 candidates[:, None]], axis=1)
+        scores = self.probabilities(blocks.reshape(-1))[self.order - 1::self.order]
+        return scores / scores.sum()
+
+    def generate(self, prompt_ids, num_chars, temperature=1.0, seed=0):
+        """Samples `num_chars` ids after `prompt_ids` from P(. | context) ** (1 / T)."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}.")
+        rng = np.random.default_rng(seed)
+        ids = list(self._check(prompt_ids))
+        for _ in range(num_chars):
+            weights = self.next_probabilities(ids) ** (1.0 / temperature)
+            ids.append(rng.choice(self.vocabulary_size, p=weights / weights.sum()))
+        return np.array(ids[len(ids) - num_chars:], np.int32)
 
     def bits_per_char(self, ids):
         """The mean of -log2 P over `ids`: the cross-entropy in bits per character."""

@@ -52,3 +52,26 @@ def test_more_context_lowers_bits_on_structured_text_and_errors_are_clear():
         NGramModel(2, 3).fit(np.array([1, 2, 3]))
     with pytest.raises(RuntimeError, match="fit the model"):
         NGramModel(2, 3).probabilities(np.array([1]))
+
+
+@pytest.mark.parametrize("smoothing", ["add-k", "kneser-ney"])
+def test_next_probabilities_and_generation(smoothing):
+    rng = np.random.default_rng(3)
+    model = NGramModel(3, 6, smoothing=smoothing).fit(rng.integers(1, 6, 400))
+    for context in ([1, 2], [5, 5, 3, 4], [2]):
+        padded = [0] * (2 - len(context)) + context[-2:]
+        assert np.allclose(model.next_probabilities(context),
+                           _next_char_distribution(model, padded, 6))
+    first = model.generate([1, 2], 50, seed=4)
+    assert first.shape == (50,) and np.array_equal(first, model.generate([1, 2], 50, seed=4))
+    assert set(first) <= set(range(6))
+    # a low temperature sharpens towards the most likely continuation
+    cold = model.generate([1, 2], 1, temperature=0.01, seed=0)[0]
+    assert cold == np.argmax(model.next_probabilities([1, 2]))
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        model.generate([1], 3, temperature=0)
+
+
+def test_orders_whose_codes_overflow_are_refused():
+    with pytest.raises(ValueError, match="do not fit in int64"):
+        NGramModel(10, 104)
