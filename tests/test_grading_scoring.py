@@ -20,6 +20,8 @@ NOTEBOOK = [
     "answer = {'policy': 'mixed_float16', 'sizes': (1, 2)}",
     "def not_data():\n    return object()",
     "def crash():\n    import os\n    os._exit(3)",
+    "def refuse(k):\n    raise ValueError(f'k must be >= 1, got {k}')",
+    "def disagree():\n    assert False, 'the answer asserts'",
     "undefined_name_error",  # a cell that raises: the kernel goes on
 ]
 
@@ -41,7 +43,7 @@ def test_calls_callbacks_models_values_and_errors(session):
     report = scoring._kernel_report(session.ready())
     assert report["ready"] and report["errors"] == 1
     number, error = report["cells_with_errors"][0]
-    assert number == 7 and "NameError" in error
+    assert number == 9 and "NameError" in error
 
     twice = scoring.RemoteFunction(session, "twice")
     assert np.allclose(twice(lambda x: np.asarray(x) + 1, np.array([1.0, 2.0])), [4.0, 6.0])
@@ -61,6 +63,15 @@ def test_calls_callbacks_models_values_and_errors(session):
         scoring.RemoteFunction(session, "not_data")()
     with pytest.raises(scoring.StudentError, match="NameError"):
         scoring.RemoteFunction(session, "nowhere")()
+    # a builtin error of the answer can be caught by its type, as a test of bad input does
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        scoring.RemoteFunction(session, "refuse")(0)
+    try:  # ... but the answer's AssertionError is not the test's own
+        scoring.RemoteFunction(session, "disagree")()
+    except AssertionError:
+        pytest.fail("an answer's AssertionError must not look like the test's")
+    except scoring.StudentError as error:
+        assert "AssertionError" in str(error)
 
     def peek(x):  # a probe: its source runs in the kernel, where `twice` is the answer
         return twice(abs, x)

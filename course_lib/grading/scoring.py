@@ -59,6 +59,23 @@ class StudentError(Exception):
     """The student's code raised (its type and message are in the text)."""
 
 
+# When the student's code raised one of these builtin errors, the StudentError is also an
+# instance of it, so that a test can check that bad input is refused
+# (`except ValueError:`). Only plain builtin types, named by the kernel, are mapped: nothing
+# of the student's crosses but the name, and AssertionError is not among them (a test's
+# own assertions must not be caught as the student's).
+MAPPED_ERRORS = {error.__name__: error for error in (
+    ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, NotImplementedError,
+    RuntimeError, ArithmeticError)}
+_MAPPED_CLASSES = {name: type(f"Student{name}", (StudentError, error), {})
+                   for name, error in MAPPED_ERRORS.items()}
+
+
+def student_error(kind, message):
+    """The exception for an error the student's code raised in the kernel."""
+    return _MAPPED_CLASSES.get(kind, StudentError)(f"{kind}: {message}")
+
+
 class KernelStopped(Exception):
     """The kernel is gone (it exited, crashed, or sent something that is not a message), or
     the time ran out."""
@@ -137,7 +154,7 @@ class Session:
             # anything else (a stale or forged reply) is ignored
         if "error" in reply:
             error = reply["error"] if isinstance(reply["error"], dict) else {}
-            raise StudentError(f"{error.get('type')}: {error.get('message')}")
+            raise student_error(error.get("type"), error.get("message"))
         try:
             if message["op"] == "lookup":
                 found = reply.get("found")
