@@ -1,0 +1,241 @@
+"""Quality bars of chapter 4 (text), measured in one run of the notebooks' recipes.
+
+    python benchmarks/text.py [--only language_models] [--notebooks] [--quick]
+
+Trains the chapter's models with the notebooks' hyperparameters (the RECIPES below; keep them
+in step with the notebooks' hyperparameter cells), prints each bar with the measured value,
+and writes the numbers that the notebooks' prose quotes to `benchmarks/results/04_text.json`
+(`bars.write_results`):
+- language_models (notebook 1): character n-grams (add-k and Kneser-Ney, orders 1-8) and
+  lzma on the validation text; a GRU trained as in fast mode and as in normal mode, scored on
+  the whole validation text; the test-text scores of the best n-gram, the GRU and their
+  mixture; how much of each model's samples is copied from the training text.
+  Bars: fast-mode GRU below the bigram; normal-mode GRU <= 1.90 bits/char and below the best
+  n-gram; the mixture below both on the test text; samples copy < 20% of their 20-character
+  pieces.
+- decoding (notebook 2): the normal-mode GRU continues validation-text prompts with greedy
+  decoding, sampling at T = 0.5 and 1, top-p 0.9 and beam search; each rule's judge bits
+  per character (a Kneser-Ney 7-gram), distinct-4 and repetition rate, next to the real
+  continuations. Bar: greedy and beam search repeat more than top-p at T = 1.
+`--notebooks` also runs every notebook of the chapter in normal mode.
+`--quick` shrinks the runs (1 epoch) only to check that the script works end to end; it writes
+no results.
+"""
+
+import lzma
+import sys
+import time
+
+import bars  # benchmarks/bars.py, next to this script
+import numpy as np
+
+from course_lib import decoding as decoding_rules
+from course_lib.data import CharVocabulary, load_pydoc_text
+from course_lib.models.char_rnn import fit_char_rnn, mixture_bits, stream_log2_probs
+from course_lib.models.ngram import NGramModel
+from course_lib.runtime import setup
+
+CHAPTER = "04_text"
+NOTEBOOKS = {name: f"notebooks/04_text/{name}.ipynb"
+             for name in ("01_language_models", "02_decoding")}
+RECIPES = {
+    "language_models": {  # notebooks/04_text/01_language_models.ipynb
+        "seed": 42, "seq_len": 100, "batch_size": 32, "learning_rate": 3e-3,
+        "normal": {"units": 384, "dropout": 0.3, "num_epochs": 12, "max_order": 8},
+        "fast": {"units": 128, "dropout": 0.0, "num_epochs": 2, "max_order": 5},
+        "prompt": "The for statement ", "sample_chars": 300, "copy_width": 20},
+    "decoding": {  # notebooks/04_text/02_decoding.ipynb (the GRU: language_models, normal)
+        "num_prompts": 24, "prompt_len": 40, "continuation_len": 200, "beam_width": 4,
+        "judge_order": 7, "seed": 1},
+}
+
+
+def copied_fraction(sample, reference, width=20):
+    """The fraction of a sample's `width`-character pieces that occur in `reference`,
+    among the pieces with at least half their characters letters (runs of spaces or of
+    table rules are everywhere and prove nothing)."""
+    pieces = [sample[i:i + width] for i in range(len(sample) - width + 1)]
+    worded = [piece for piece in pieces if sum(c.isalpha() for c in piece) >= width // 2]
+    return float(np.mean([piece in reference for piece in worded])) if worded else 0.0
+
+
+def _train_gru(recipe, mode, vocab, train_ids, validation_ids, quick=False):
+    """The notebook's GRU in `mode` ("fast" or "normal"), trained afresh (not loaded from
+    the cache); returns (model, seconds)."""
+    settings = recipe[mode]
+    setup(seed=recipe["seed"], fast=mode == "fast")
+    start = time.perf_counter()
+    model = fit_char_rnn(train_ids, validation_ids, vocab.size, units=settings["units"],
+                         dropout=settings["dropout"],
+                         num_epochs=1 if quick else settings["num_epochs"],
+                         seq_len=recipe["seq_len"], batch_size=recipe["batch_size"],
+                         learning_rate=recipe["learning_rate"], cache=False)
+    return model, time.perf_counter() - start
+
+
+def language_models(rows, values, quoted, quick=False):
+    recipe = RECIPES["language_models"]
+    train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
+    test_text = load_pydoc_text("test")
+    vocab = CharVocabulary.from_text(train_text)
+    train_ids = vocab.encode(train_text)
+    validation_ids = vocab.encode(validation_text, unknown="map")
+    test_ids = vocab.encode(test_text, unknown="map")
+
+    start = time.perf_counter()
+    ngram = {}
+    for smoothing in ("add-k", "kneser-ney"):
+        for order in range(1, recipe["normal"]["max_order"] + 1):
+            model = NGramModel(order, vocab.size, smoothing=smoothing).fit(train_ids)
+            ngram[smoothing, order] = float(-np.log2(model.probabilities(validation_ids)[1:])
+                                            .mean())
+    best_order = min(range(1, recipe["normal"]["max_order"] + 1),
+                     key=lambda order: ngram["kneser-ney", order])
+    best_bits, bigram_bits = ngram["kneser-ney", best_order], ngram["kneser-ney", 2]
+
+    def compressed_bits(text):
+        return 8 * len(lzma.compress(text.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME))
+
+    lzma_bits = ((compressed_bits(train_text + validation_text) - compressed_bits(train_text))
+                 / len(validation_text))
+    ngram_seconds = time.perf_counter() - start
+    for smoothing, name in (("add-k", "addk"), ("kneser-ney", "kn")):
+        for order in range(1, recipe["normal"]["max_order"] + 1):
+            values[f"{name}{order}_bits"] = ngram[smoothing, order]
+    values.update({"best_ngram_order": best_order, "lzma_bits": lzma_bits})
+    rows.append(("validation bits/char: KN best order / bigram / lzma",
+                 f"order {best_order}: {best_bits:.3f} / {bigram_bits:.3f} / {lzma_bits:.3f}",
+                 "(reported)", True, ngram_seconds))
+
+    fast_gru, fast_seconds = _train_gru(recipe, "fast", vocab, train_ids, validation_ids, quick)
+    fast_bits = float(-stream_log2_probs(fast_gru, validation_ids, num_streams=64).mean())
+    values["fast_gru_bits"] = fast_bits
+    rows.append(("fast-mode GRU-128, validation bits/char", f"{fast_bits:.3f}",
+                 f"< {bigram_bits:.3f}", fast_bits < bigram_bits, fast_seconds))
+
+    gru, seconds = _train_gru(recipe, "normal", vocab, train_ids, validation_ids, quick)
+    gru_log2 = stream_log2_probs(gru, validation_ids, num_streams=64)
+    gru_bits = float(-gru_log2.mean())
+    kneser_ney = NGramModel(best_order, vocab.size).fit(train_ids)
+    kn_log2 = np.log2(kneser_ney.probabilities(validation_ids)[1:])
+    weights = np.linspace(0, 1, 11)
+    best_weight = float(weights[np.argmin([mixture_bits(gru_log2, kn_log2, w)
+                                           for w in weights])])
+    test_gru = stream_log2_probs(gru, test_ids, num_streams=64)
+    test_kn = np.log2(kneser_ney.probabilities(test_ids)[1:])
+    test = {"test_gru_bits": float(-test_gru.mean()), "test_kn_bits": float(-test_kn.mean()),
+            "test_mixture_bits": mixture_bits(test_gru, test_kn, best_weight)}
+    values.update({"gru_bits": gru_bits, "gru_parameters": gru.count_params(),
+                   "gru_seconds": seconds, "mixture_weight": best_weight, **test})
+    rows.append(("normal-mode GRU-384, validation bits/char", f"{gru_bits:.3f}",
+                 "<= 1.90", gru_bits <= 1.90, seconds))
+    rows.append(("  ... against the best n-gram", f"{gru_bits:.3f} vs {best_bits:.3f}",
+                 f"< {best_bits:.3f}", gru_bits < best_bits, 0))
+    rows.append(("test bits/char: mixture / GRU / KN",
+                 f"{test['test_mixture_bits']:.3f} (lambda {best_weight:.1f}) / "
+                 f"{test['test_gru_bits']:.3f} / {test['test_kn_bits']:.3f}", "mixture < both",
+                 test["test_mixture_bits"] < min(test["test_gru_bits"], test["test_kn_bits"]), 0))
+
+    prompt = recipe["prompt"]
+    copies = {}
+    for name, model in (("kn", kneser_ney), ("gru", gru)):
+        sample = vocab.decode(model.generate(vocab.encode(prompt), recipe["sample_chars"],
+                                             seed=1))
+        copies[f"{name}_copied"] = copied_fraction(sample, train_text, recipe["copy_width"])
+    values.update(copies)
+    rows.append(("copied 20-char pieces of a sample: KN / GRU",
+                 f"{copies['kn_copied']:.2f} / {copies['gru_copied']:.2f}", "both < 0.2",
+                 max(copies.values()) < 0.2, 0))
+
+    quoted[NOTEBOOKS["01_language_models"]] = {
+        "gru_bits": f"{gru_bits:.2f}", f"kn{best_order}_bits": f"{best_bits:.2f}",
+        "lzma_bits": f"{lzma_bits:.2f}", "kn2_bits": f"{bigram_bits:.2f}",
+        "fast_gru_bits": f"{fast_bits:.2f}", "mixture_weight": f"{best_weight:.1f}",
+        "test_mixture_bits": f"{test['test_mixture_bits']:.2f}",
+        "test_gru_bits": f"{test['test_gru_bits']:.2f}",
+        "test_kn_bits": f"{test['test_kn_bits']:.2f}"}
+
+
+def decoding(rows, values, quoted, quick=False):
+    recipe, lm = RECIPES["decoding"], RECIPES["language_models"]
+    setup(seed=lm["seed"])
+    train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
+    vocab = CharVocabulary.from_text(train_text)
+    train_ids = vocab.encode(train_text)
+    validation_ids = vocab.encode(validation_text, unknown="map")
+    start = time.perf_counter()
+    gru = fit_char_rnn(train_ids, validation_ids, vocab.size, units=lm["normal"]["units"],
+                       dropout=lm["normal"]["dropout"],
+                       num_epochs=1 if quick else lm["normal"]["num_epochs"], cache=not quick)
+    judge = NGramModel(recipe["judge_order"], vocab.size).fit(train_ids)
+    step = decoding_rules.char_rnn_step(gru)
+    length, width = recipe["continuation_len"], recipe["beam_width"]
+    num_prompts = 4 if quick else recipe["num_prompts"]
+    starts = np.linspace(0, len(validation_ids) - recipe["prompt_len"] - length - 1,
+                         num_prompts).astype(int)
+    prompts = np.stack([validation_ids[s:s + recipe["prompt_len"]] for s in starts])
+    continuations = {"human": np.stack([validation_ids[s + recipe["prompt_len"]:
+                                                       s + recipe["prompt_len"] + length]
+                                        for s in starts])}
+    rules = {"greedy": {"greedy": True}, "t05": {"temperature": 0.5},
+             "t10": {"temperature": 1.0}, "topp09": {"top_p": 0.9}, "topp095": {"top_p": 0.95}}
+    for name, kwargs in rules.items():
+        continuations[name] = decoding_rules.generate(step, prompts, length,
+                                                      seed=recipe["seed"], **kwargs)
+    continuations["beam"] = np.stack([
+        decoding_rules.beam_search(step, prompt, length, beam_width=width)[0]
+        for prompt in prompts])
+    texts = {}
+    for name, generated in continuations.items():
+        full = np.concatenate([prompts, generated], axis=1)
+        judge_bits = float(-np.log2([judge.probabilities(row)[prompts.shape[1]:]
+                                     for row in full]).mean())
+        repetition = float(np.mean([decoding_rules.repetition_rate(vocab.decode(row))
+                                    for row in generated]))
+        values.update({f"{name}_judge_bits": judge_bits,
+                       f"{name}_distinct4": decoding_rules.distinct_n(generated, 4),
+                       f"{name}_repetition": 100 * repetition})  # in %, as the prose
+        texts[f"{name}_repetition"] = f"{100 * repetition:.0f}"
+        texts[f"{name}_judge_bits"] = f"{judge_bits:.2f}"
+    seconds = time.perf_counter() - start
+    texts.update({f"{name}_distinct4": f"{values[f'{name}_distinct4']:.2f}"
+                  for name in ("human", "topp095")})  # the two the prose compares
+    quoted[NOTEBOOKS["02_decoding"]] = texts
+    rep = {name: values[f"{name}_repetition"] for name in continuations}
+    rows.append(("repetition (% of 10-char pieces): greedy / beam / top-p 0.9 / human",
+                 f"{rep['greedy']:.1f} / {rep['beam']:.1f} / {rep['topp09']:.1f} / "
+                 f"{rep['human']:.1f}", "greedy, beam > top-p",
+                 min(rep["greedy"], rep["beam"]) > rep["topp09"], seconds))
+    rows.append(("judge bits/char: greedy / T=1 / top-p 0.9 / human",
+                 " / ".join(f"{values[f'{name}_judge_bits']:.3f}"
+                            for name in ("greedy", "t10", "topp09", "human")),
+                 "(reported)", True, 0))
+
+
+BENCHMARKS = {"language_models": language_models, "decoding": decoding}
+
+
+def main():
+    parser = bars.parser_for(__doc__.split("\n\n")[0], BENCHMARKS)
+    parser.add_argument("--quick", action="store_true",
+                        help="shrunken runs that only check the script works end to end "
+                             "(not the bars' measurements; nothing is written)")
+    args = parser.parse_args()
+    names = bars.chosen(parser, args, BENCHMARKS)
+    rt = setup(seed=0)
+    rows, values, quoted = [], {}, {}
+    for name in names:
+        BENCHMARKS[name](rows, values, quoted, quick=args.quick)
+    if args.notebooks:
+        bars.run_notebooks(CHAPTER, rows)
+    status = bars.print_table(rt.summary(), rows)
+    if args.quick:
+        print("--quick: shrunken runs; these numbers only show that the script runs.")
+        return 0
+    path = bars.write_results(CHAPTER, values, quoted, summary=rt.summary())
+    print(f"wrote {path}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
