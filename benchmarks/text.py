@@ -17,6 +17,10 @@ and writes the numbers that the notebooks' prose quotes to `benchmarks/results/0
   decoding, sampling at T = 0.5 and 1, top-p 0.9 and beam search; each rule's judge bits
   per character (a Kneser-Ney 7-gram), distinct-4 and repetition rate, next to the real
   continuations. Bar: greedy and beam search repeat more than top-p at T = 1.
+- mini_gpt (notebook 3): the normal-mode mini-GPT, scored on overlapping windows, next to
+  the GRU trained in the same run and the best n-gram; the KV cache's speed-up over
+  recomputation for 200 tokens after a 50-character prompt, batch 1 and 8. Bars: the
+  mini-GPT below the best n-gram; the cache >= 3x faster (batch 8).
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (1 epoch) only to check that the script works end to end; it writes
 no results.
@@ -27,17 +31,19 @@ import sys
 import time
 
 import bars  # benchmarks/bars.py, next to this script
+import keras
 import numpy as np
 
 from course_lib import decoding as decoding_rules
-from course_lib.data import CharVocabulary, load_pydoc_text
+from course_lib.data import CharVocabulary, char_windows, load_pydoc_text
 from course_lib.models.char_rnn import fit_char_rnn, mixture_bits, stream_log2_probs
+from course_lib.models.gpt import MiniGPT, gpt_step, windowed_log2_probs
 from course_lib.models.ngram import NGramModel
 from course_lib.runtime import setup
 
 CHAPTER = "04_text"
 NOTEBOOKS = {name: f"notebooks/04_text/{name}.ipynb"
-             for name in ("01_language_models", "02_decoding")}
+             for name in ("01_language_models", "02_decoding", "03_mini_gpt")}
 RECIPES = {
     "language_models": {  # notebooks/04_text/01_language_models.ipynb
         "seed": 42, "seq_len": 100, "batch_size": 32, "learning_rate": 3e-3,
@@ -47,6 +53,10 @@ RECIPES = {
     "decoding": {  # notebooks/04_text/02_decoding.ipynb (the GRU: language_models, normal)
         "num_prompts": 24, "prompt_len": 40, "continuation_len": 200, "beam_width": 4,
         "judge_order": 7, "seed": 1},
+    "mini_gpt": {  # notebooks/04_text/03_mini_gpt.ipynb, normal mode
+        "seed": 42, "context": 128, "width": 128, "num_layers": 4, "num_heads": 4,
+        "dropout": 0.1, "batch_size": 32, "peak_learning_rate": 3e-3, "warmup_steps": 100,
+        "num_epochs": 12, "prompt_len": 50, "new_tokens": 200, "timing_context": 256},
 }
 
 
@@ -212,7 +222,68 @@ def decoding(rows, values, quoted, quick=False):
                  "(reported)", True, 0))
 
 
-BENCHMARKS = {"language_models": language_models, "decoding": decoding}
+def mini_gpt(rows, values, quoted, quick=False):
+    recipe, lm = RECIPES["mini_gpt"], RECIPES["language_models"]
+    train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
+    vocab = CharVocabulary.from_text(train_text)
+    train_ids = vocab.encode(train_text)
+    validation_ids = vocab.encode(validation_text, unknown="map")
+    best = float(-np.log2(NGramModel(7, vocab.size).fit(train_ids)
+                          .probabilities(validation_ids)[1:]).mean())
+    # the GRU of notebook 1, trained afresh in this run, for the comparison at equal time
+    gru, gru_seconds = _train_gru(lm, "normal", vocab, train_ids, validation_ids, quick)
+    gru_bits = float(-stream_log2_probs(gru, validation_ids, num_streams=64).mean())
+
+    setup(seed=recipe["seed"])
+    model = MiniGPT(vocab.size, max_length=recipe["context"], width=recipe["width"],
+                    num_layers=recipe["num_layers"], num_heads=recipe["num_heads"],
+                    dropout=recipe["dropout"])
+    train_ds = char_windows(train_ids, recipe["context"], recipe["batch_size"], seed=0)
+    epochs = 1 if quick else recipe["num_epochs"]
+    total_steps = epochs * len(train_ds)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=total_steps - recipe["warmup_steps"],
+        warmup_target=recipe["peak_learning_rate"], warmup_steps=recipe["warmup_steps"],
+        alpha=0.05)
+    model.compile(keras.optimizers.AdamW(schedule, weight_decay=0.01, clipnorm=1.0),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    start = time.perf_counter()
+    model.fit(train_ds, epochs=epochs, verbose=0)
+    seconds = time.perf_counter() - start
+    gpt_bits = float(-windowed_log2_probs(model, validation_ids).mean())
+
+    # speed depends on the sizes, not the weights: a same-size model with room for 250
+    timing_model = MiniGPT(vocab.size, max_length=recipe["timing_context"],
+                           width=recipe["width"], num_layers=recipe["num_layers"],
+                           num_heads=recipe["num_heads"])
+    prompt = validation_ids[:recipe["prompt_len"]]
+    timings = {}
+    for name, use_cache in (("recompute", False), ("cache", True)):
+        step = gpt_step(timing_model, use_cache=use_cache)
+        for batch in (1, 8):
+            prompts = np.tile(prompt, (batch, 1))
+            decoding_rules.generate(step, prompts, 3, greedy=True)  # trace once
+            begin = time.perf_counter()
+            decoding_rules.generate(step, prompts, recipe["new_tokens"], greedy=True)
+            timings[name, batch] = time.perf_counter() - begin
+    speedups = {batch: timings["recompute", batch] / timings["cache", batch] for batch in (1, 8)}
+    values.update({"gpt_bits": gpt_bits, "gpt_seconds": seconds,
+                   "gpt_parameters": model.count_params(), "gpt_gru_bits": gru_bits,
+                   "gpt_gru_seconds": gru_seconds, "kv_speedup_batch1": speedups[1],
+                   "kv_speedup_batch8": speedups[8]})
+    quoted[NOTEBOOKS["03_mini_gpt"]] = {
+        "gpt_bits": f"{gpt_bits:.2f}", "gpt_seconds": f"{seconds:.0f}",
+        "gpt_gru_bits": f"{gru_bits:.2f}", "gpt_gru_seconds": f"{gru_seconds:.0f}",
+        "kv_speedup_batch1": f"{speedups[1]:.1f}", "kv_speedup_batch8": f"{speedups[8]:.1f}"}
+    rows.append(("mini-GPT validation bits/char (vs best n-gram)",
+                 f"{gpt_bits:.3f} vs {best:.3f} (GRU {gru_bits:.3f} in {gru_seconds:.0f} s)",
+                 f"< {best:.3f}", gpt_bits < best, seconds))
+    rows.append(("KV cache speed-up, 200 tokens, batch 1 / 8",
+                 f"{speedups[1]:.1f}x / {speedups[8]:.1f}x", ">= 3x (batch 8)",
+                 speedups[8] >= 3, 0))
+
+
+BENCHMARKS = {"language_models": language_models, "decoding": decoding, "mini_gpt": mini_gpt}
 
 
 def main():
