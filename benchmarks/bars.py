@@ -1,7 +1,8 @@
-"""What the chapters' quality-bar scripts share (`gan.py`, `diffusion.py`).
+"""What the chapters' quality-bar scripts share (`gan.py`, `diffusion.py`, `vae.py`, `text.py`).
 
 Each script appends rows `(measure, value, bar, met, seconds)`; this module parses the
-common options, runs a chapter's notebooks in normal mode, and prints the table.
+common options, runs a chapter's notebooks in normal mode, prints the table, writes the
+results file, and (`main`) puts these together as a script's command line.
 """
 
 import argparse
@@ -88,3 +89,34 @@ def write_results(chapter, values, quoted=None, command=None, summary=None):
     temporary.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     os.replace(temporary, path)
     return path
+
+
+def main(description, benchmarks, chapter, before=None):
+    """The command line of a chapter's script with `--only`, `--notebooks` and `--quick`.
+
+    Each chosen benchmark runs as `benchmarks[name](*extra, rows, values, quoted,
+    quick=...)`, with `extra` what `before()` returns once the runtime is set up (e.g. the
+    judge: `lambda: (load_judge(),)`). Prints the table and, unless `--quick`, writes the
+    results. Returns the exit status: 1 when a bar is missed.
+    """
+    from course_lib.runtime import setup
+
+    parser = parser_for(description, benchmarks)
+    parser.add_argument("--quick", action="store_true",
+                        help="shrunken runs that only check the script works end to end "
+                             "(not the bars' measurements; nothing is written)")
+    args = parser.parse_args()
+    names = chosen(parser, args, benchmarks)
+    rt = setup(seed=0)
+    extra = before() if before else ()
+    rows, values, quoted = [], {}, {}
+    for name in names:
+        benchmarks[name](*extra, rows, values, quoted, quick=args.quick)
+    if args.notebooks:
+        run_notebooks(chapter, rows)
+    status = print_table(rt.summary(), rows)
+    if args.quick:
+        print("--quick: shrunken runs; these numbers only show that the script runs.")
+        return 0
+    print(f"wrote {write_results(chapter, values, quoted, summary=rt.summary())}")
+    return status

@@ -26,7 +26,6 @@ and writes the numbers that the notebooks' prose quotes to `benchmarks/results/0
 no results.
 """
 
-import lzma
 import sys
 import time
 
@@ -40,6 +39,7 @@ from course_lib.models.char_rnn import fit_char_rnn, mixture_bits, stream_log2_p
 from course_lib.models.gpt import MiniGPT, gpt_step, windowed_log2_probs
 from course_lib.models.ngram import NGramModel
 from course_lib.runtime import setup
+from course_lib.text_metrics import copied_fraction, distinct_n, lzma_bits_per_char, repetition_rate
 
 CHAPTER = "04_text"
 NOTEBOOKS = {name: f"notebooks/04_text/{name}.ipynb"
@@ -58,15 +58,6 @@ RECIPES = {
         "dropout": 0.1, "batch_size": 32, "peak_learning_rate": 3e-3, "warmup_steps": 100,
         "num_epochs": 12, "prompt_len": 50, "new_tokens": 200, "timing_context": 256},
 }
-
-
-def copied_fraction(sample, reference, width=20):
-    """The fraction of a sample's `width`-character pieces that occur in `reference`,
-    among the pieces with at least half their characters letters (runs of spaces or of
-    table rules are everywhere and prove nothing)."""
-    pieces = [sample[i:i + width] for i in range(len(sample) - width + 1)]
-    worded = [piece for piece in pieces if sum(c.isalpha() for c in piece) >= width // 2]
-    return float(np.mean([piece in reference for piece in worded])) if worded else 0.0
 
 
 def _train_gru(recipe, mode, vocab, train_ids, validation_ids, quick=False):
@@ -103,11 +94,7 @@ def language_models(rows, values, quoted, quick=False):
                      key=lambda order: ngram["kneser-ney", order])
     best_bits, bigram_bits = ngram["kneser-ney", best_order], ngram["kneser-ney", 2]
 
-    def compressed_bits(text):
-        return 8 * len(lzma.compress(text.encode("utf-8"), preset=9 | lzma.PRESET_EXTREME))
-
-    lzma_bits = ((compressed_bits(train_text + validation_text) - compressed_bits(train_text))
-                 / len(validation_text))
+    lzma_bits = lzma_bits_per_char(validation_text, given=train_text)
     ngram_seconds = time.perf_counter() - start
     for smoothing, name in (("add-k", "addk"), ("kneser-ney", "kn")):
         for order in range(1, recipe["normal"]["max_order"] + 1):
@@ -151,7 +138,8 @@ def language_models(rows, values, quoted, quick=False):
     for name, model in (("kn", kneser_ney), ("gru", gru)):
         sample = vocab.decode(model.generate(vocab.encode(prompt), recipe["sample_chars"],
                                              seed=1))
-        copies[f"{name}_copied"] = copied_fraction(sample, train_text, recipe["copy_width"])
+        copies[f"{name}_copied"] = copied_fraction(sample, train_text,
+                                                    recipe["copy_width"])
     values.update(copies)
     rows.append(("copied 20-char pieces of a sample: KN / GRU",
                  f"{copies['kn_copied']:.2f} / {copies['gru_copied']:.2f}", "both < 0.2",
@@ -200,10 +188,10 @@ def decoding(rows, values, quoted, quick=False):
         full = np.concatenate([prompts, generated], axis=1)
         judge_bits = float(-np.log2([judge.probabilities(row)[prompts.shape[1]:]
                                      for row in full]).mean())
-        repetition = float(np.mean([decoding_rules.repetition_rate(vocab.decode(row))
+        repetition = float(np.mean([repetition_rate(vocab.decode(row))
                                     for row in generated]))
         values.update({f"{name}_judge_bits": judge_bits,
-                       f"{name}_distinct4": decoding_rules.distinct_n(generated, 4),
+                       f"{name}_distinct4": distinct_n(generated, 4),
                        f"{name}_repetition": 100 * repetition})  # in %, as the prose
         texts[f"{name}_repetition"] = f"{100 * repetition:.0f}"
         texts[f"{name}_judge_bits"] = f"{judge_bits:.2f}"
@@ -287,25 +275,7 @@ BENCHMARKS = {"language_models": language_models, "decoding": decoding, "mini_gp
 
 
 def main():
-    parser = bars.parser_for(__doc__.split("\n\n")[0], BENCHMARKS)
-    parser.add_argument("--quick", action="store_true",
-                        help="shrunken runs that only check the script works end to end "
-                             "(not the bars' measurements; nothing is written)")
-    args = parser.parse_args()
-    names = bars.chosen(parser, args, BENCHMARKS)
-    rt = setup(seed=0)
-    rows, values, quoted = [], {}, {}
-    for name in names:
-        BENCHMARKS[name](rows, values, quoted, quick=args.quick)
-    if args.notebooks:
-        bars.run_notebooks(CHAPTER, rows)
-    status = bars.print_table(rt.summary(), rows)
-    if args.quick:
-        print("--quick: shrunken runs; these numbers only show that the script runs.")
-        return 0
-    path = bars.write_results(CHAPTER, values, quoted, summary=rt.summary())
-    print(f"wrote {path}")
-    return status
+    return bars.main(__doc__.split("\n\n")[0], BENCHMARKS, CHAPTER)
 
 
 if __name__ == "__main__":

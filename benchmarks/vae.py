@@ -179,26 +179,7 @@ BENCHMARKS = {"likelihood": likelihood, "cvae": cvae, "restoration": restoration
 
 
 def main():
-    parser = bars.parser_for(__doc__.split("\n\n")[0], BENCHMARKS)
-    parser.add_argument("--quick", action="store_true",
-                        help="shrunken runs that only check the script works end to end "
-                             "(not the bars' measurements; nothing is written)")
-    args = parser.parse_args()
-    names = bars.chosen(parser, args, BENCHMARKS)
-    rt = setup(seed=0)
-    judge = load_judge()
-    rows, values, quoted = [], {}, {}
-    for name in names:
-        BENCHMARKS[name](judge, rows, values, quoted, quick=args.quick)
-    if args.notebooks:
-        bars.run_notebooks(CHAPTER, rows)
-    status = bars.print_table(rt.summary(), rows)
-    if args.quick:
-        print("--quick: shrunken runs; these numbers only show that the script runs.")
-        return 0
-    path = bars.write_results(CHAPTER, values, quoted, summary=rt.summary())
-    print(f"wrote {path}")
-    return status
+    return bars.main(__doc__.split("\n\n")[0], BENCHMARKS, CHAPTER, before=lambda: (load_judge(),))
 
 
 if __name__ == "__main__":

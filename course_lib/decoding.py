@@ -11,8 +11,6 @@ decoding rule works with any model that way.
     generate            greedy decoding or sampling, one token at a time
     beam_search         the most likely continuations, with length normalisation
     char_rnn_step       the step function of a `course_lib.models.char_rnn.CharRNN`
-    repetition_rate     how much of a text repeats itself
-    distinct_n          how varied a set of generated sequences is
 
 The rules (Holtzman et al. 2020 compare them): greedy takes the argmax; sampling draws from
 softmax(logits / T); top-k keeps the k most likely tokens; top-p keeps the smallest set of
@@ -25,13 +23,12 @@ import numpy as np
 from keras import ops
 
 
-def _check_top_k(top_k, vocabulary_size):
+def _check_arguments(temperature, top_k, top_p):
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature} (greedy decoding is "
+                         "the limit T -> 0: use generate(..., greedy=True)).")
     if top_k is not None and (int(top_k) != top_k or top_k < 1):
         raise ValueError(f"top_k must be an integer >= 1 (or None for no limit), got {top_k}.")
-    return None if top_k is None else min(int(top_k), vocabulary_size)
-
-
-def _check_top_p(top_p):
     if top_p is not None and not 0 < top_p <= 1:
         raise ValueError(f"top_p must be in (0, 1] (1 keeps every token), got {top_p}.")
 
@@ -44,14 +41,11 @@ def filter_logits(logits, temperature=1.0, top_k=None, top_p=None):
     Top-p keeps, per row, the most likely tokens in order until their probability reaches
     `top_p`: the smallest such set (ties broken towards the lower id).
     """
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature} (greedy decoding is "
-                         "the limit T -> 0: use generate(..., greedy=True)).")
-    _check_top_p(top_p)
+    _check_arguments(temperature, top_k, top_p)
     logits = np.array(logits, np.float64) / temperature
     squeeze = logits.ndim == 1
     logits = np.atleast_2d(logits)
-    top_k = _check_top_k(top_k, logits.shape[-1])
+    top_k = None if top_k is None else min(int(top_k), logits.shape[-1])
     order = np.argsort(-logits, axis=-1, kind="stable")  # most likely first
     keep = np.ones_like(logits, bool)
     if top_k is not None:
@@ -92,8 +86,7 @@ def generate(step, prompt_ids, num_tokens, greedy=False, temperature=1.0, top_k=
         raise ValueError(f"num_tokens must be >= 0 and num_samples >= 1, got {num_tokens} "
                          f"and {num_samples}.")
     if not greedy:
-        filter_logits(np.zeros(2), temperature, top_k=None, top_p=top_p)  # checks arguments
-        _check_top_k(top_k, 2)
+        _check_arguments(temperature, top_k, top_p)  # before the model runs
     rng = np.random.default_rng(seed)
     if len(prompt_ids) == 1:
         prompt_ids = np.tile(prompt_ids, (num_samples, 1))
@@ -186,21 +179,3 @@ def char_rnn_step(model):
         return ops.convert_to_numpy(logits[:, -1]), state
     return step
 
-
-def repetition_rate(text, width=10):
-    """The fraction of `text`'s `width`-character pieces that occurred earlier in it."""
-    seen, repeated = set(), 0
-    for i in range(len(text) - width + 1):
-        piece = text[i:i + width]
-        repeated += piece in seen
-        seen.add(piece)
-    return repeated / max(len(text) - width + 1, 1)
-
-
-def distinct_n(sequences, n=4):
-    """The fraction of distinct n-grams among all the n-grams of `sequences` (Li et al.
-    2016): 1 when no n-gram repeats, near 0 for one phrase over and over."""
-    grams = [tuple(row[i:i + n]) for row in sequences for i in range(len(row) - n + 1)]
-    if not grams:
-        raise ValueError(f"no sequence is {n} tokens long.")
-    return len(set(grams)) / len(grams)

@@ -114,11 +114,3 @@ def test_char_rnn_step_continues_the_state():
     tokens, _ = decoding.beam_search(step, [1, 2], 4, beam_width=3)
     assert tokens.shape == (4,)
 
-
-def test_repetition_and_distinct_n():
-    assert decoding.repetition_rate("abcdefghijklmnop", width=3) == 0.0
-    assert np.isclose(decoding.repetition_rate("abababab", width=2), 5 / 7)  # ab ba ab...
-    assert decoding.distinct_n([[1, 2, 3, 4, 5]], n=2) == 1.0
-    assert np.isclose(decoding.distinct_n([[1, 1, 1, 1], [1, 1, 1]], n=2), 1 / 5)
-    with pytest.raises(ValueError, match="no sequence is 4 tokens long"):
-        decoding.distinct_n([[1, 2]], n=4)
