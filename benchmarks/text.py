@@ -21,6 +21,11 @@ and writes the numbers that the notebooks' prose quotes to `benchmarks/results/0
   the GRU trained in the same run and the best n-gram; the KV cache's speed-up over
   recomputation for 200 tokens after a 50-character prompt, batch 1 and 8. Bars: the
   mini-GPT below the best n-gram; the cache >= 3x faster (batch 8).
+- summarization (notebook 4): ROUGE-1/2/L on the test pairs of lead-1, a random sentence,
+  TextRank and the oracle sentence; the normal-mode pointer-generator (greedy, trigrams
+  blocked); the sentence picker fine-tuned from a masked-LM-pretrained encoder and from
+  scratch (validation loss over three fine-tuning seeds). Bars: every trained summarizer
+  above the random sentence (ROUGE-L); the best one above lead-1.
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (1 epoch) only to check that the script works end to end; it writes
 no results.
@@ -34,16 +39,30 @@ import keras
 import numpy as np
 
 from course_lib import decoding as decoding_rules
+from course_lib import summarization as summ
 from course_lib.data import CharVocabulary, char_windows, load_pydoc_text
+from course_lib.data.summaries import WordVocabulary, load_docstring_pairs, split_sentences
 from course_lib.models.char_rnn import fit_char_rnn, mixture_bits, stream_log2_probs
 from course_lib.models.gpt import MiniGPT, gpt_step, windowed_log2_probs
 from course_lib.models.ngram import NGramModel
+from course_lib.models.summarizer import (
+    MaskedLanguageModel,
+    PointerGenerator,
+    TextEncoder,
+    encode_pairs,
+    encode_sentences,
+    fine_tune_picker,
+    greedy_summaries,
+    mlm_dataset,
+    pair_dataset,
+)
 from course_lib.runtime import setup
 from course_lib.text_metrics import copied_fraction, distinct_n, lzma_bits_per_char, repetition_rate
 
 CHAPTER = "04_text"
 NOTEBOOKS = {name: f"notebooks/04_text/{name}.ipynb"
-             for name in ("01_language_models", "02_decoding", "03_mini_gpt")}
+             for name in ("01_language_models", "02_decoding", "03_mini_gpt",
+                          "04_summarization")}
 RECIPES = {
     "language_models": {  # notebooks/04_text/01_language_models.ipynb
         "seed": 42, "seq_len": 100, "batch_size": 32, "learning_rate": 3e-3,
@@ -57,6 +76,11 @@ RECIPES = {
         "seed": 42, "context": 128, "width": 128, "num_layers": 4, "num_heads": 4,
         "dropout": 0.1, "batch_size": 32, "peak_learning_rate": 3e-3, "warmup_steps": 100,
         "num_epochs": 12, "prompt_len": 50, "new_tokens": 200, "timing_context": 256},
+    "summarization": {  # notebooks/04_text/04_summarization.ipynb, normal mode
+        "seed": 42, "min_count": 3, "max_document": 150, "max_summary": 24, "units": 128,
+        "seq2seq_epochs": 6, "max_tokens": 128, "max_sentences": 12, "width": 128,
+        "pretrain_epochs": 4, "finetune_epochs": 3, "batch_size": 32,
+        "finetune_seeds": (42, 43, 44)},
 }
 
 
@@ -271,7 +295,119 @@ def mini_gpt(rows, values, quoted, quick=False):
                  speedups[8] >= 3, 0))
 
 
-BENCHMARKS = {"language_models": language_models, "decoding": decoding, "mini_gpt": mini_gpt}
+def summarization(rows, values, quoted, quick=False):
+    recipe = RECIPES["summarization"]
+    setup(seed=recipe["seed"])
+    train, validation = load_docstring_pairs("train"), load_docstring_pairs("validation")
+    test = load_docstring_pairs("test")
+    references = [p["summary"] for p in test]
+    tfidf = summ.fit_tfidf(p["document"] for p in train)
+    start = time.perf_counter()
+    results = {name: summ.mean_rouge(references, [pick(p) for p in test]) for name, pick in (
+        ("lead", summ.lead), ("random", summ.random_sentence),
+        ("textrank", lambda p: summ.textrank(p, tfidf)), ("oracle", summ.oracle_sentence))}
+    rows.append(("test ROUGE-L: lead-1 / random / TextRank / oracle",
+                 " / ".join(f"{results[n]['rougeL']:.1f}"
+                            for n in ("lead", "random", "textrank", "oracle")),
+                 "(reported)", True, time.perf_counter() - start))
+
+    vocab = WordVocabulary.from_texts([p["document"] + " " + p["summary"] for p in train],
+                                      min_count=recipe["min_count"])
+    arrays = {name: encode_pairs(pairs, vocab, recipe["max_document"], recipe["max_summary"])
+              for name, pairs in (("train", train), ("validation", validation),
+                                  ("test", test))}
+    keras.utils.set_random_seed(recipe["seed"])
+    model = PointerGenerator(vocab.size, embedding_dim=recipe["units"], units=recipe["units"])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0))
+    start = time.perf_counter()
+    model.fit(pair_dataset(arrays["train"][0], recipe["batch_size"]),
+              epochs=1 if quick else recipe["seq2seq_epochs"],
+              validation_data=pair_dataset(arrays["validation"][0], recipe["batch_size"],
+                                           shuffle=False), verbose=0)
+    seq2seq_seconds = time.perf_counter() - start
+    written = greedy_summaries(model, *arrays["test"], vocab, recipe["max_summary"])
+    results["pointer_generator"] = summ.mean_rouge(references, written)
+
+    scores = {name: [summ.sentence_rouge(p, "mean") for p in pairs]
+              for name, pairs in (("train", train), ("validation", validation))}
+    sentences = {name: encode_sentences(pairs, vocab, recipe["max_tokens"],
+                                        recipe["max_sentences"], scores.get(name))
+                 for name, pairs in (("train", train), ("validation", validation),
+                                     ("test", test))}
+    help_paragraphs = [{"id": f"help{i}", "sentences": split_sentences(text)}
+                       for i, text in enumerate(load_pydoc_text("train").split("\n\n"))]
+    unlabelled = encode_sentences(train + [p for p in help_paragraphs if p["sentences"]],
+                                  vocab, recipe["max_tokens"], recipe["max_sentences"])
+    keras.utils.set_random_seed(recipe["seed"])
+    pretrained = TextEncoder(vocab.size, recipe["max_tokens"], width=recipe["width"])
+    bert = MaskedLanguageModel(pretrained)
+    bert.compile(optimizer=keras.optimizers.AdamW(1e-3, weight_decay=0.01))
+    start = time.perf_counter()
+    pretraining = bert.fit(mlm_dataset(unlabelled["tokens"], unlabelled["segments"], vocab.size,
+                                       recipe["batch_size"]),
+                           epochs=1 if quick else recipe["pretrain_epochs"], verbose=0)
+    pretrain_seconds = time.perf_counter() - start
+    pretrained_weights = pretrained.get_weights()
+    # fine-tuning from scratch and from the pretrained weights, with several seeds: the two
+    # validation losses are close, so one run could not tell them apart
+    losses = {"scratch": [], "pretrained": []}
+    for seed in recipe["finetune_seeds"][:1] if quick else recipe["finetune_seeds"]:
+        for name in losses:
+            keras.utils.set_random_seed(seed)
+            encoder = TextEncoder(vocab.size, recipe["max_tokens"], width=recipe["width"])
+            if name == "pretrained":
+                encoder(sentences["train"]["tokens"][:1], sentences["train"]["segments"][:1])
+                encoder.set_weights(pretrained_weights)
+            picker, history = fine_tune_picker(
+                encoder, sentences["train"], sentences["validation"],
+                1 if quick else recipe["finetune_epochs"], recipe["batch_size"], seed=seed)
+            losses[name].append(min(history["val_loss"]))
+            if seed == recipe["seed"]:  # the notebook's run
+                picks = picker.pick(sentences["test"])
+                results[f"picker_{name}"] = summ.mean_rouge(
+                    references, [p["sentences"][i] for p, i in zip(test, picks)])
+                values[f"picker_{name}_first_percent"] = 100 * float(np.mean(picks == 0))
+    losses = {name: (float(np.mean(v)), float(np.std(v))) for name, v in losses.items()}
+
+    for name, scores_ in results.items():
+        for metric, value in scores_.items():
+            values[f"{name}_{metric}"] = value
+    values.update({"seq2seq_seconds": seq2seq_seconds, "pretrain_seconds": pretrain_seconds,
+                   "mlm_accuracy_percent": 100 * pretraining.history["accuracy"][-1],
+                   "picker_scratch_val_loss": losses["scratch"][0],
+                   "picker_scratch_val_loss_std": losses["scratch"][1],
+                   "picker_pretrained_val_loss": losses["pretrained"][0],
+                   "picker_pretrained_val_loss_std": losses["pretrained"][1]})
+    rl = {name: r["rougeL"] for name, r in results.items()}
+    trained = ("pointer_generator", "picker_scratch", "picker_pretrained")
+    rows.append(("pointer-generator test ROUGE-1/2/L",
+                 "/".join(f"{results['pointer_generator'][m]:.1f}" for m in summ.ROUGE_TYPES),
+                 f"RL > lead-1 {rl['lead']:.1f}", rl["pointer_generator"] > rl["lead"],
+                 seq2seq_seconds))
+    rows.append(("picker RL: scratch / pretrained",
+                 f"{rl['picker_scratch']:.1f} / {rl['picker_pretrained']:.1f}",
+                 f"> random {rl['random']:.1f}",
+                 min(rl[n] for n in trained) > rl["random"], pretrain_seconds))
+    rows.append((f"picker validation loss over {len(recipe['finetune_seeds'])} seeds: scratch / "
+                 "pretrained", " / ".join(f"{m:.3f} +- {s:.3f}" for m, s in losses.values()),
+                 "(reported)", True, 0))
+    rows.append(("pickers choose the first sentence: scratch / pretrained",
+                 f"{values['picker_scratch_first_percent']:.0f}% / "
+                 f"{values['picker_pretrained_first_percent']:.0f}%",
+                 "(reported)", True, 0))
+    quoted[NOTEBOOKS["04_summarization"]] = {
+        **{f"{name}_rougeL": f"{value:.1f}" for name, value in rl.items()},
+        "pointer_generator_rouge2": f"{results['pointer_generator']['rouge2']:.1f}",
+        "lead_rouge2": f"{results['lead']['rouge2']:.1f}",
+        **{f"picker_{name}_val_loss": f"{mean:.3f}" for name, (mean, _) in losses.items()},
+        **{f"picker_{name}_val_loss_std": f"{std:.3f}" for name, (_, std) in losses.items()},
+        **{f"picker_{name}_first_percent": f"{values[f'picker_{name}_first_percent']:.0f}"
+           for name in ("scratch", "pretrained")},
+        "mlm_accuracy_percent": f"{values['mlm_accuracy_percent']:.0f}"}
+
+
+BENCHMARKS = {"language_models": language_models, "decoding": decoding, "mini_gpt": mini_gpt,
+              "summarization": summarization}
 
 
 def main():
