@@ -64,3 +64,17 @@ def test_lock_pins_every_requirement_inside_its_range():
         assert requirement.specifier.contains(pins[name]), (
             f"{name}=={pins[name]} in the lock is outside {requirement.specifier}")
     assert "importlib-resources" in pins  # tensorflow-datasets needs it but does not say so
+
+
+def test_bundled_data_ships_with_the_package():
+    """Files the library reads at run time are package data, so a non-editable install
+    (Colab's `pip install git+...`) has them too."""
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["course_lib.data"]
+    bundled = sorted(p.relative_to(ROOT / "course_lib" / "data").as_posix()
+                     for p in (ROOT / "course_lib" / "data" / "bundled").iterdir())
+    from fnmatch import fnmatch
+
+    for name in bundled:
+        assert any(fnmatch(name, pattern) for pattern in package_data), (
+            f"course_lib/data/{name} is not in [tool.setuptools.package-data]")
