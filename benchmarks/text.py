@@ -13,6 +13,10 @@ and writes the numbers that the notebooks' prose quotes to `benchmarks/results/0
   Bars: fast-mode GRU below the bigram; normal-mode GRU <= 1.90 bits/char and below the best
   n-gram; the mixture below both on the test text; samples copy < 20% of their 20-character
   pieces.
+- subwords (notebook 1): a byte-pair-encoding tokenizer of 1,000 tokens learned from the
+  training text; characters per token on the validation text; Kneser-Ney n-grams of tokens
+  (orders 2-4) in bits per character, against the character 3-gram. Bar: the token 3-gram
+  below the character 3-gram.
 - decoding (notebook 2): the normal-mode GRU continues validation-text prompts with greedy
   decoding, sampling at T = 0.5 and 1, top-p 0.9 and beam search; each rule's judge bits
   per character (a Kneser-Ney 7-gram), distinct-4 and repetition rate, next to the real
@@ -26,6 +30,14 @@ and writes the numbers that the notebooks' prose quotes to `benchmarks/results/0
   blocked); the sentence picker fine-tuned from a masked-LM-pretrained encoder and from
   scratch (validation loss over three fine-tuning seeds). Bars: every trained summarizer
   above the random sentence (ROUGE-L); the best one above lead-1.
+- text_gan (notebook 5): how well a discriminator tells the normal-mode GRU's samples from
+  real text (held-out accuracy); the GRU fine-tuned as a Gumbel-softmax text GAN with three
+  seeds; every model's quality-diversity curve over a temperature sweep (judge bits per
+  character against distinct-4 on validation prompts) and its validation bits per character;
+  the GAN's judge bits minus the MLE curve's at the same distinct-4; exposure bias: how much
+  the judge's bits per character of long continuations change from their first 100
+  characters to their last 100, against the real text. Bar: both models measured on the same
+  scores across the sweep (the comparison is reported, whichever way it goes).
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (1 epoch) only to check that the script works end to end; it writes
 no results.
@@ -40,9 +52,9 @@ import numpy as np
 
 from course_lib import decoding as decoding_rules
 from course_lib import summarization as summ
-from course_lib.data import CharVocabulary, char_windows, load_pydoc_text
+from course_lib.data import BPETokenizer, CharVocabulary, char_windows, load_pydoc_text
 from course_lib.data.summaries import WordVocabulary, load_docstring_pairs, split_sentences
-from course_lib.models.char_rnn import fit_char_rnn, mixture_bits, stream_log2_probs
+from course_lib.models.char_rnn import CharRNN, fit_char_rnn, mixture_bits, stream_log2_probs
 from course_lib.models.gpt import MiniGPT, gpt_step, windowed_log2_probs
 from course_lib.models.ngram import NGramModel
 from course_lib.models.summarizer import (
@@ -56,19 +68,21 @@ from course_lib.models.summarizer import (
     mlm_dataset,
     pair_dataset,
 )
+from course_lib.models.text_gan import TextDiscriminator, TextGAN, fit_discriminator, gan_windows
 from course_lib.runtime import setup
 from course_lib.text_metrics import copied_fraction, distinct_n, lzma_bits_per_char, repetition_rate
 
 CHAPTER = "04_text"
 NOTEBOOKS = {name: f"notebooks/04_text/{name}.ipynb"
              for name in ("01_language_models", "02_decoding", "03_mini_gpt",
-                          "04_summarization")}
+                          "04_summarization", "05_text_gans")}
 RECIPES = {
     "language_models": {  # notebooks/04_text/01_language_models.ipynb
         "seed": 42, "seq_len": 100, "batch_size": 32, "learning_rate": 3e-3,
         "normal": {"units": 384, "dropout": 0.3, "num_epochs": 12, "max_order": 8},
         "fast": {"units": 128, "dropout": 0.0, "num_epochs": 2, "max_order": 5},
         "prompt": "The for statement ", "sample_chars": 300, "copy_width": 20},
+    "subwords": {"vocab_size": 1000, "orders": (2, 3, 4)},  # notebook 1, section 7
     "decoding": {  # notebooks/04_text/02_decoding.ipynb (the GRU: language_models, normal)
         "num_prompts": 24, "prompt_len": 40, "continuation_len": 200, "beam_width": 4,
         "judge_order": 7, "seed": 1},
@@ -81,6 +95,11 @@ RECIPES = {
         "seq2seq_epochs": 6, "max_tokens": 128, "max_sentences": 12, "width": 128,
         "pretrain_epochs": 4, "finetune_epochs": 3, "batch_size": 32,
         "finetune_seeds": (42, 43, 44)},
+    "text_gan": {  # notebooks/04_text/05_text_gans.ipynb, normal mode (the GRU: language_models)
+        "prompt_length": 16, "gan_length": 32, "discriminator_samples": 3000, "gan_steps": 400,
+        "g_learning_rate": 1e-4, "d_learning_rate": 1e-4, "gan_seeds": (42, 43, 44),
+        "temperatures": (0.6, 0.8, 1.0, 1.2), "num_prompts": 32, "continuation_len": 200,
+        "long_prompts": 64, "long_len": 400, "judge_order": 7},
 }
 
 
@@ -176,6 +195,38 @@ def language_models(rows, values, quoted, quick=False):
         "test_mixture_bits": f"{test['test_mixture_bits']:.2f}",
         "test_gru_bits": f"{test['test_gru_bits']:.2f}",
         "test_kn_bits": f"{test['test_kn_bits']:.2f}"}
+
+
+def subwords(rows, values, quoted, quick=False):
+    recipe = RECIPES["subwords"]
+    train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
+    start = time.perf_counter()
+    tokenizer = BPETokenizer.train(train_text, vocab_size=recipe["vocab_size"])
+    train_tokens = np.array(tokenizer.encode(train_text))
+    validation_tokens = np.array(tokenizer.encode(validation_text, unknown="map"))
+    num_chars = len(validation_text) - len(tokenizer.decode(validation_tokens[:1]))
+    bits = {}
+    for order in recipe["orders"]:  # the first token has no context: it is not scored
+        model = NGramModel(order, tokenizer.size).fit(train_tokens)
+        bits[order] = float(-np.log2(model.probabilities(validation_tokens)[1:]).sum()
+                            / num_chars)
+    seconds = time.perf_counter() - start
+    vocab = CharVocabulary.from_text(train_text)
+    char_3gram = NGramModel(3, vocab.size).fit(vocab.encode(train_text))
+    char_bits = float(-np.log2(char_3gram.probabilities(
+        vocab.encode(validation_text, unknown="map"))[1:]).mean())
+    best_order = min(bits, key=bits.get)
+    values.update({"bpe_chars_per_token": len(validation_text) / len(validation_tokens),
+                   "char_kn3_bits": char_bits, "bpe_best_order": best_order,
+                   "bpe_best_bits": bits[best_order],
+                   **{f"bpe_kn{order}_bits": value for order, value in bits.items()}})
+    rows.append((f"BPE-{recipe['vocab_size']} n-gram bits/char, orders "
+                 + "/".join(map(str, bits)), " / ".join(f"{b:.3f}" for b in bits.values()),
+                 f"3-gram < char 3-gram {char_bits:.3f}", bits[3] < char_bits, seconds))
+    quoted.setdefault(NOTEBOOKS["01_language_models"], {}).update({
+        "bpe_chars_per_token": f"{values['bpe_chars_per_token']:.2f}",
+        "char_kn3_bits": f"{char_bits:.2f}", "bpe_kn3_bits": f"{bits[3]:.2f}",
+        "bpe_best_order": str(best_order), "bpe_best_bits": f"{bits[best_order]:.2f}"})
 
 
 def decoding(rows, values, quoted, quick=False):
@@ -406,8 +457,149 @@ def summarization(rows, values, quoted, quick=False):
         "mlm_accuracy_percent": f"{values['mlm_accuracy_percent']:.0f}"}
 
 
-BENCHMARKS = {"language_models": language_models, "decoding": decoding, "mini_gpt": mini_gpt,
-              "summarization": summarization}
+def _sample_pairs(generator, train_ids, recipe, num_pairs, seed):
+    """Real continuations of training-text prompts and the generator's own (notebook 5)."""
+    rng = np.random.default_rng(seed)
+    prompt_length, length = recipe["prompt_length"], recipe["gan_length"]
+    starts = rng.integers(0, len(train_ids) - prompt_length - length, num_pairs)
+    prompts = np.stack([train_ids[s:s + prompt_length] for s in starts])
+    real = np.stack([train_ids[s + prompt_length:s + prompt_length + length] for s in starts])
+    fake = decoding_rules.generate(decoding_rules.char_rnn_step(generator), prompts, length,
+                                   seed=seed)
+    return real, fake
+
+
+def _judge_bits(judge, prompts, generated):
+    """The judge's bits for each generated character, (prompts, length)."""
+    texts = np.concatenate([prompts, generated], axis=1)
+    return -np.log2([judge.probabilities(row)[prompts.shape[1]:] for row in texts])
+
+
+def text_gan(rows, values, quoted, quick=False):
+    recipe, lm = RECIPES["text_gan"], RECIPES["language_models"]
+    setup(seed=lm["seed"])
+    train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
+    vocab = CharVocabulary.from_text(train_text)
+    train_ids = vocab.encode(train_text)
+    validation_ids = vocab.encode(validation_text, unknown="map")
+    gru = fit_char_rnn(train_ids, validation_ids, vocab.size, units=lm["normal"]["units"],
+                       dropout=lm["normal"]["dropout"],
+                       num_epochs=1 if quick else lm["normal"]["num_epochs"], cache=not quick)
+    judge = NGramModel(recipe["judge_order"], vocab.size).fit(train_ids)
+    num_samples = 300 if quick else recipe["discriminator_samples"]
+    start = time.perf_counter()
+    accuracy = fit_discriminator(TextDiscriminator(vocab.size),
+                                 *_sample_pairs(gru, train_ids, recipe, num_samples, 0),
+                                 epochs=5)
+    rows.append(("critic's held-out accuracy, MLE samples vs real",
+                 f"{100 * accuracy:.1f}%", "(reported)", True, time.perf_counter() - start))
+
+    num_prompts, length = (4 if quick else recipe["num_prompts"]), recipe["continuation_len"]
+    starts = np.linspace(0, len(validation_ids) - 40 - length - 1, num_prompts).astype(int)
+    prompts = np.stack([validation_ids[s:s + 40] for s in starts])
+    human = np.stack([validation_ids[s + 40:s + 40 + length] for s in starts])
+
+    def sweep(model):
+        step = decoding_rules.char_rnn_step(model)
+        points = []
+        for temperature in recipe["temperatures"]:
+            generated = decoding_rules.generate(step, prompts, length, temperature=temperature,
+                                                seed=1)
+            points.append((distinct_n(generated, 4),
+                           float(_judge_bits(judge, prompts, generated).mean())))
+        return np.array(points)
+
+    def validation_bits(model):
+        return float(-stream_log2_probs(model, validation_ids, num_streams=64).mean())
+
+    curves, val_bits = {"MLE": sweep(gru)}, {"MLE": validation_bits(gru)}
+    start = time.perf_counter()
+    seeds = recipe["gan_seeds"][:1] if quick else recipe["gan_seeds"]
+    for seed in seeds:  # as the notebook's adversarial_finetune
+        keras.utils.set_random_seed(seed)
+        generator = CharRNN(vocab.size, embedding_dim=64, units=lm["normal"]["units"])
+        generator(np.zeros((1, 1), np.int32))
+        generator.set_weights(gru.get_weights())
+        critic = TextDiscriminator(vocab.size)
+        fit_discriminator(critic, *_sample_pairs(generator, train_ids, recipe, num_samples,
+                                                 seed), epochs=5, seed=seed)
+        gan = TextGAN(generator, critic, length=recipe["gan_length"],
+                      prompt_length=recipe["prompt_length"], seed=seed)
+        gan.compile(g_optimizer=keras.optimizers.Adam(recipe["g_learning_rate"], beta_1=0.5),
+                    d_optimizer=keras.optimizers.Adam(recipe["d_learning_rate"], beta_1=0.5))
+        steps = 16 if quick else recipe["gan_steps"]
+        history = gan.fit(gan_windows(train_ids, recipe["prompt_length"], recipe["gan_length"],
+                                      32, seed=seed).repeat(),
+                          steps_per_epoch=steps // 8, epochs=8, verbose=0).history
+        values[f"gan_{seed}_final_d_loss"] = history["d_loss"][-1]
+        curves[f"GAN {seed}"] = sweep(generator)
+        val_bits[f"GAN {seed}"] = validation_bits(generator)
+    gan_seconds = time.perf_counter() - start
+    mle = curves["MLE"][np.argsort(curves["MLE"][:, 0])]
+    run_gaps = {name: [b - np.interp(d, mle[:, 0], mle[:, 1])
+                       for d, b in points if mle[0, 0] <= d <= mle[-1, 0]]
+                for name, points in curves.items() if name != "MLE"}
+    gaps = [gap for run in run_gaps.values() for gap in run]
+    for name, run in run_gaps.items():
+        values[f"gap_{name.split()[-1]}"] = float(np.mean(run))
+    human_distinct = distinct_n(human, 4)
+    human_bits = float(_judge_bits(judge, prompts, human).mean())
+    values["human_offset_abs"] = abs(human_bits - np.interp(human_distinct, mle[:, 0],
+                                                            mle[:, 1]))
+    for name, points in curves.items():
+        key = name.lower().replace(" ", "_")
+        values[f"{key}_val_bits"] = val_bits[name]
+        for (d, b), t in zip(points, recipe["temperatures"]):
+            values[f"{key}_t{t}_distinct4"], values[f"{key}_t{t}_judge_bits"] = d, b
+    gan_val = float(np.mean([v for k, v in val_bits.items() if k != "MLE"]))
+    values.update({"d_accuracy_percent": 100 * accuracy, "gap_mean": float(np.mean(gaps)),
+                   "gap_count": len(gaps), "gap_worse_percent": 100 * float(np.mean(
+                       np.array(gaps) > 0)), "gan_val_bits": gan_val,
+                   "mle_val_bits": val_bits["MLE"], "gan_seconds": gan_seconds})
+    rows.append(("MLE judge bits, T = " + "/".join(map(str, recipe["temperatures"])),
+                 " / ".join(f"{b:.2f}" for _, b in curves["MLE"]),
+                 "both measured", True, 0))
+    rows.append((f"GAN ({len(seeds)} seeds) - MLE bits, equal distinct-4",
+                 f"{np.mean(gaps):+.2f} over {len(gaps)} points ({np.mean(np.array(gaps) > 0):.0%}"
+                 " worse)", "(reported)", len(gaps) > 0, gan_seconds))
+    rows.append(("validation bits/char: MLE / GAN mean", f"{val_bits['MLE']:.3f} / {gan_val:.3f}",
+                 "(reported)", True, 0))
+
+    long_prompts_count = 8 if quick else recipe["long_prompts"]
+    long_len = recipe["long_len"]
+    starts = np.linspace(0, len(validation_ids) - 40 - long_len - 1,
+                         long_prompts_count).astype(int)
+    long_prompts = np.stack([validation_ids[s:s + 40] for s in starts])
+    texts = {"human": np.stack([validation_ids[s + 40:s + 40 + long_len] for s in starts])}
+    for temperature in (0.8, 1.0):
+        texts[f"t{temperature}"] = decoding_rules.generate(
+            decoding_rules.char_rnn_step(gru), long_prompts, long_len, temperature=temperature,
+            seed=2)
+    for name, generated in texts.items():
+        bits = _judge_bits(judge, long_prompts, generated)
+        first, last = bits[:, :100].mean(axis=1), bits[:, -100:].mean(axis=1)
+        values[f"{name}_first100_bits"], values[f"{name}_last100_bits"] = first.mean(), last.mean()
+        values[f"{name}_drift"] = float((last - first).mean())
+        values[f"{name}_drift_se"] = float((last - first).std() / np.sqrt(len(first)))
+    rows.append(("judge bits, last - first 100: real/T0.8/T1",
+                 " / ".join(f"{values[f'{n}_drift']:+.2f} +- {values[f'{n}_drift_se']:.2f}"
+                            for n in texts), "(reported)", True, 0))
+    quoted[NOTEBOOKS["05_text_gans"]] = {
+        "gap_mean": f"{np.mean(gaps):.2f}",
+        "gap_worse_percent": f"{values['gap_worse_percent']:.0f}",
+        "gap_count": str(len(gaps)),
+        "mle_val_bits": f"{val_bits['MLE']:.3f}", "gan_val_bits": f"{gan_val:.3f}",
+        "d_accuracy_percent": f"{100 * accuracy:.0f}",
+        **{f"gap_{seed}": f"{values[f'gap_{seed}']:.2f}" for seed in seeds},
+        "human_offset_abs": f"{values['human_offset_abs']:.2f}",
+        "t1.0_drift": f"{values['t1.0_drift']:.2f}",
+        "t1.0_drift_se": f"{values['t1.0_drift_se']:.2f}",
+        **{f"{n}_first100_bits": f"{values[f'{n}_first100_bits']:.2f}" for n in texts},
+        **{f"{n}_last100_bits": f"{values[f'{n}_last100_bits']:.2f}" for n in texts}}
+
+
+BENCHMARKS = {"language_models": language_models, "subwords": subwords, "decoding": decoding,
+              "mini_gpt": mini_gpt, "summarization": summarization, "text_gan": text_gan}
 
 
 def main():

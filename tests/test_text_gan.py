@@ -10,6 +10,7 @@ from course_lib.models.char_rnn import CharRNN
 from course_lib.models.text_gan import (
     TextDiscriminator,
     TextGAN,
+    fit_discriminator,
     gan_windows,
     gumbel_softmax,
     sample_soft,
@@ -79,3 +80,19 @@ def test_a_gan_step_trains_both_players():
 
 
 EPOCHS = 12
+
+
+def test_fit_discriminator_scores_how_distinguishable_the_texts_are():
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    real = np.tile(np.array([1, 2, 3, 4]), (200, 3))  # "abcd" repeated
+    noise = rng.integers(1, 5, size=real.shape)  # the same characters in random order
+    same = rng.integers(1, 5, size=real.shape)
+    discriminator = TextDiscriminator(5, embedding_dim=8, filters=16, kernel_size=3)
+    assert fit_discriminator(discriminator, real, noise, epochs=3) > 0.95
+    fresh = TextDiscriminator(5, embedding_dim=8, filters=16, kernel_size=3)
+    assert fit_discriminator(fresh, same, noise, epochs=3) < 0.65  # nothing to tell apart
+    with pytest.raises(ValueError, match="same shape"):
+        fit_discriminator(discriminator, real, noise[:, :5])
+    with pytest.raises(ValueError, match="give more samples"):
+        fit_discriminator(discriminator, real[:2], noise[:2], held_out=0.2)
