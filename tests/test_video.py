@@ -1,0 +1,123 @@
+"""Video data and baselines: clips from files, folders and the bundled wheel; moving digits
+that stay on their canvas and bounce; windows that never cross clips; the baselines exact
+where they should be."""
+
+import numpy as np
+import pytest
+
+from course_lib import video
+from course_lib.data.video import (
+    BUNDLED_CLIPS,
+    frame_windows,
+    load_clip,
+    moving_digits,
+)
+
+
+def _write_frames(folder, frames):
+    import imageio.v3 as iio
+
+    folder.mkdir()
+    for t, frame in enumerate(frames):
+        iio.imwrite(folder / f"frame_{t:03d}.png", frame)
+
+
+def test_load_clip_reads_a_folder_of_frames(tmp_path):
+    frames = (np.arange(5 * 8 * 10 * 3).reshape(5, 8, 10, 3) % 256).astype(np.uint8)
+    _write_frames(tmp_path / "clip", frames)
+    clip = load_clip(tmp_path / "clip")
+    assert clip.shape == (5, 8, 10, 3) and clip.dtype == np.float32
+    assert np.allclose(clip, frames / 255.0)
+    grey = load_clip(tmp_path / "clip", grey=True, max_frames=3, size=(4, 5))
+    assert grey.shape == (3, 4, 5, 1) and 0 <= grey.min() and grey.max() <= 1
+
+
+def test_load_clip_says_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_clip(tmp_path / "missing.mp4")
+    with pytest.raises(ValueError, match="no bundled clip"):
+        from course_lib.data.video import bundled_clip_path
+        bundled_clip_path("cats")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no image files"):
+        load_clip(tmp_path / "empty")
+    _write_frames(tmp_path / "one", np.zeros((1, 4, 4, 3), np.uint8))
+    with pytest.raises(ValueError, match="at least 2 are needed"):
+        load_clip(tmp_path / "one")
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(ValueError, match="could not be read as a video"):
+        load_clip(tmp_path / "notes.mp4")
+
+
+def test_load_clip_reads_a_video_file(tmp_path):
+    import imageio.v3 as iio
+
+    frames = np.zeros((6, 32, 48, 3), np.uint8)
+    for t in range(6):
+        frames[t, :, 8 * t:8 * t + 8] = 255  # a white bar moving right
+    path = tmp_path / "bar.mp4"
+    iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=10)
+    clip = load_clip(path)
+    assert clip.shape == (6, 32, 48, 3)
+    assert np.abs(clip - frames / 255.0).mean() < 0.05  # lossy, but close
+
+
+def test_the_bundled_clips_load():
+    clip = load_clip("carphone", max_frames=10)
+    assert clip.shape == (10, 144, 176, 3)
+    assert 0.2 < clip.mean() < 0.8 and clip.std() > 0.1  # a real picture, not blank
+    assert set(BUNDLED_CLIPS) >= {"carphone", "carphone_distorted", "bikes"}
+
+
+def test_moving_digits_stay_on_the_canvas_and_bounce():
+    data = moving_digits(20, num_frames=30, size=32, digit_size=16, max_speed=3, seed=1)
+    clips, labels, velocities = data["clips"], data["labels"], data["velocities"]
+    assert clips.shape == (20, 30, 32, 32, 1) and clips.dtype == np.float32
+    assert labels.shape == (20,) and set(labels) <= set(range(10))
+    assert 0 <= clips.min() and clips.max() <= 1
+    mass = clips.sum(axis=(2, 3, 4))  # the whole digit is drawn in every frame
+    assert np.allclose(mass, mass[:, :1], rtol=1e-5)
+    assert (np.abs(velocities) <= 3).all() and np.abs(velocities).sum(axis=1).min() > 0
+    # 30 frames at up to 3 pixels per frame on 16 pixels of room: some digit must bounce,
+    # i.e. its centre of mass moves back at some point along an axis it moved along
+    rows = (clips[..., 0].sum(axis=3) * np.arange(32)).sum(axis=2) / mass
+    steps = np.diff(rows, axis=1)
+    assert ((steps[:, 1:] * steps[:, :-1]) < 0).any()
+    again = moving_digits(20, num_frames=30, size=32, digit_size=16, max_speed=3, seed=1)
+    assert np.array_equal(again["clips"], clips)  # the seed decides everything
+    with pytest.raises(ValueError, match="does not fit"):
+        moving_digits(2, size=16, digit_size=24)
+
+
+def test_frame_windows_never_cross_clips():
+    clips = np.zeros((2, 7, 2, 2, 1), np.float32)
+    clips[0] += np.arange(7).reshape(7, 1, 1, 1)
+    clips[1] += 100 + np.arange(7).reshape(7, 1, 1, 1)
+    windows = list(frame_windows(clips, past=3, future=2))
+    assert len(windows) == 2 * 3  # starts 0, 1, 2 in each clip
+    for past, future in windows:
+        values = np.concatenate([past.numpy()[:, 0, 0, 0], future.numpy()[:, 0, 0, 0]])
+        assert np.array_equal(np.diff(values), np.ones(4))  # consecutive frames of one clip
+    batches = list(frame_windows(clips, 3, 2, batch_size=4, stride=2, shuffle=True))
+    assert [len(b[0]) for b in batches] == [4]  # starts 0, 2 in each clip
+    with pytest.raises(ValueError, match="a window needs 9 frames"):
+        frame_windows(clips, 5, 4)
+
+
+def test_the_baselines():
+    ramp = np.linspace(0, 0.6, 6, dtype=np.float32).reshape(1, 6, 1, 1, 1) * np.ones(
+        (1, 6, 12, 12, 1), np.float32)  # every pixel brightens at a constant rate
+    past, future = ramp[:, :4], ramp[:, 4:]
+    assert np.allclose(video.linear_extrapolation(past, 2), future)  # exact on a ramp
+    assert np.allclose(video.copy_last(past, 2), past[:, [3, 3]])
+    assert np.allclose(video.frame_average(past, 2), past.mean(axis=1, keepdims=True))
+    assert video.linear_extrapolation(np.ones((1, 2, 2, 2, 1)) * [[[[[0.5]]], [[[0.9]]]]],
+                                      3).max() == 1.0  # clipped to the valid range
+    scores = video.horizon_scores(future, future)
+    assert np.allclose(scores["psnr"], video.MAX_PSNR) and np.allclose(scores["ssim"], 1.0)
+    worse = video.horizon_scores(video.copy_last(past, 2), future)
+    assert worse["psnr"][0] > worse["psnr"][1]  # the error grows with the horizon
+    with pytest.raises(ValueError, match="at least 2 past"):
+        video.linear_extrapolation(past[:, :1], 2)
+    with pytest.raises(ValueError, match="horizon must be"):
+        video.copy_last(past, 0)
