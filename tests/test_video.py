@@ -115,9 +115,42 @@ def test_the_baselines():
                                       3).max() == 1.0  # clipped to the valid range
     scores = video.horizon_scores(future, future)
     assert np.allclose(scores["psnr"], video.MAX_PSNR) and np.allclose(scores["ssim"], 1.0)
+    from course_lib import metrics
+
+    rng = np.random.default_rng(0)
+    target = rng.uniform(size=(3, 2, 16, 16, 1)).astype(np.float32)
+    noisy = np.clip(target + rng.normal(0, 0.1, target.shape), 0, 1).astype(np.float32)
+    expected = metrics.ssim(noisy.reshape(-1, 16, 16, 1), target.reshape(-1, 16, 16, 1),
+                            value_range=(0, 1)).reshape(3, 2).mean(axis=0)
+    assert np.allclose(video.horizon_scores(noisy, target)["ssim"], expected, atol=1e-5)
     worse = video.horizon_scores(video.copy_last(past, 2), future)
     assert worse["psnr"][0] > worse["psnr"][1]  # the error grows with the horizon
     with pytest.raises(ValueError, match="at least 2 past"):
         video.linear_extrapolation(past[:, :1], 2)
     with pytest.raises(ValueError, match="horizon must be"):
         video.copy_last(past, 0)
+
+
+def test_the_residual_predictor_learns_a_motion_copy_last_misses():
+    import keras
+
+    from course_lib.models.video import residual_frame_predictor
+
+    keras.utils.set_random_seed(0)
+    clips = np.zeros((64, 5, 12, 12, 1), np.float32)
+    rng = np.random.default_rng(0)
+    for n in range(64):  # a bright square moving one pixel right per frame
+        y, x = rng.integers(0, 8, 2)
+        for t in range(5):
+            clips[n, t, y:y + 3, x + t - 2 if x + t >= 2 else 0:x + t + 1, 0] = 1.0
+    past, future = clips[:, :4], clips[:, 4:]
+    model = residual_frame_predictor(past_frames=4, filters=16, depth=2)
+    assert model(past[:2]).shape == (2, 1, 12, 12, 1)
+    assert np.allclose(model(past), video.copy_last(past, 1))  # untrained: copy-last
+    model.compile(keras.optimizers.Adam(3e-3), "mse")
+    model.fit(past, future, epochs=60, batch_size=16, verbose=0)
+    learned = video.horizon_scores(np.clip(model.predict(past, verbose=0), 0, 1), future)
+    copied = video.horizon_scores(video.copy_last(past, 1), future)
+    assert learned["psnr"][0] > copied["psnr"][0] + 3, (learned, copied)
+    with pytest.raises(ValueError, match="at least 1"):
+        residual_frame_predictor(past_frames=0)
