@@ -229,17 +229,31 @@ def subwords(rows, values, quoted, quick=False):
         "bpe_best_order": str(best_order), "bpe_best_bits": f"{bits[best_order]:.2f}"})
 
 
-def decoding(rows, values, quoted, quick=False):
-    recipe, lm = RECIPES["decoding"], RECIPES["language_models"]
+def _normal_gru(quick):
+    """Notebook 1's text and its normal-mode GRU (from the cache when it is there), as the
+    notebooks after it load them: (vocab, train_ids, validation_ids, gru)."""
+    lm = RECIPES["language_models"]
     setup(seed=lm["seed"])
     train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
     vocab = CharVocabulary.from_text(train_text)
     train_ids = vocab.encode(train_text)
     validation_ids = vocab.encode(validation_text, unknown="map")
-    start = time.perf_counter()
     gru = fit_char_rnn(train_ids, validation_ids, vocab.size, units=lm["normal"]["units"],
                        dropout=lm["normal"]["dropout"],
                        num_epochs=1 if quick else lm["normal"]["num_epochs"], cache=not quick)
+    return vocab, train_ids, validation_ids, gru
+
+
+def _judge_bits(judge, prompts, generated):
+    """The judge's bits for each generated character, (prompts, length)."""
+    texts = np.concatenate([prompts, generated], axis=1)
+    return -np.log2([judge.probabilities(row)[prompts.shape[1]:] for row in texts])
+
+
+def decoding(rows, values, quoted, quick=False):
+    recipe = RECIPES["decoding"]
+    start = time.perf_counter()
+    vocab, train_ids, validation_ids, gru = _normal_gru(quick)
     judge = NGramModel(recipe["judge_order"], vocab.size).fit(train_ids)
     step = decoding_rules.char_rnn_step(gru)
     length, width = recipe["continuation_len"], recipe["beam_width"]
@@ -260,9 +274,7 @@ def decoding(rows, values, quoted, quick=False):
         for prompt in prompts])
     texts = {}
     for name, generated in continuations.items():
-        full = np.concatenate([prompts, generated], axis=1)
-        judge_bits = float(-np.log2([judge.probabilities(row)[prompts.shape[1]:]
-                                     for row in full]).mean())
+        judge_bits = float(_judge_bits(judge, prompts, generated).mean())
         repetition = float(np.mean([repetition_rate(vocab.decode(row))
                                     for row in generated]))
         values.update({f"{name}_judge_bits": judge_bits,
@@ -469,22 +481,9 @@ def _sample_pairs(generator, train_ids, recipe, num_pairs, seed):
     return real, fake
 
 
-def _judge_bits(judge, prompts, generated):
-    """The judge's bits for each generated character, (prompts, length)."""
-    texts = np.concatenate([prompts, generated], axis=1)
-    return -np.log2([judge.probabilities(row)[prompts.shape[1]:] for row in texts])
-
-
 def text_gan(rows, values, quoted, quick=False):
     recipe, lm = RECIPES["text_gan"], RECIPES["language_models"]
-    setup(seed=lm["seed"])
-    train_text, validation_text = load_pydoc_text("train"), load_pydoc_text("validation")
-    vocab = CharVocabulary.from_text(train_text)
-    train_ids = vocab.encode(train_text)
-    validation_ids = vocab.encode(validation_text, unknown="map")
-    gru = fit_char_rnn(train_ids, validation_ids, vocab.size, units=lm["normal"]["units"],
-                       dropout=lm["normal"]["dropout"],
-                       num_epochs=1 if quick else lm["normal"]["num_epochs"], cache=not quick)
+    vocab, train_ids, validation_ids, gru = _normal_gru(quick)
     judge = NGramModel(recipe["judge_order"], vocab.size).fit(train_ids)
     num_samples = 300 if quick else recipe["discriminator_samples"]
     start = time.perf_counter()
