@@ -197,6 +197,62 @@ def plot_history(history, title, keys=None, logy=False, ax=None, ylabel="value")
     return ax.figure
 
 
+def _clip_frames(frames, value_range, ncols):
+    """Frames as animate_frames and save_clip take them -> (T, H, W) or (T, H, W, 3) in
+    [0, 1], each batch of a (T, N, H, W, C) clip tiled into a grid."""
+    frames = _to_numpy(frames)
+    if frames.ndim == 5 or (frames.ndim == 4 and frames.shape[-1] not in (1, 3)):
+        return np.stack([image_grid(f, ncols, value_range) for f in frames])
+    frames = _to_unit_range(frames, value_range)
+    if frames.ndim == 4 and frames.shape[-1] == 1:
+        frames = frames[..., 0]
+    if frames.ndim not in (3, 4):
+        raise ValueError(f"expected frames (T, H, W), (T, H, W, C) or (T, N, H, W, C), got "
+                         f"shape {frames.shape}.")
+    return frames
+
+
+def save_clip(frames, path, fps=10, value_range=(-1, 1), ncols=8, scale=1):
+    """Writes frames to a video file that plays anywhere: a looping GIF or an H.264 MP4.
+
+    Args:
+        frames: as for `animate_frames`: (T, H, W), (T, H, W, C), or (T, N, H, W, C) with each
+            frame's batch tiled into a grid (clips side by side).
+        path: the file to write; its suffix, ".gif" or ".mp4", picks the format.
+        fps: frames per second.
+        value_range: the range the values are in, (-1, 1) or (0, 1).
+        ncols: images per row when each frame is a batch.
+        scale: an integer factor to enlarge small frames by (each pixel repeated).
+
+    Returns:
+        the `pathlib.Path` written.
+    """
+    from pathlib import Path
+
+    import imageio.v3 as iio
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise ValueError(f"save_clip writes .gif or .mp4 files, got {path.name!r}: choose "
+                         "one of those suffixes.")
+    if int(scale) != scale or scale < 1:
+        raise ValueError(f"scale must be a whole number of at least 1, got {scale}.")
+    frames = _clip_frames(frames, value_range, ncols)
+    frames = np.round(frames * 255).astype(np.uint8)
+    frames = frames.repeat(int(scale), axis=1).repeat(int(scale), axis=2)
+    if frames.ndim == 3:
+        frames = np.repeat(frames[..., None], 3, axis=-1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix == ".gif":
+        iio.imwrite(path, frames, plugin="pillow", duration=1000 / fps, loop=0)
+    else:  # H.264 with yuv420p needs even sides: pad with the last row or column
+        height, width = frames.shape[1:3]
+        frames = np.pad(frames, ((0, 0), (0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        iio.imwrite(path, frames, plugin="pyav", codec="libx264", fps=fps)
+    return path
+
+
 def animate_frames(frames, title, interval=100, value_range=(-1, 1), ncols=8, size=4.0):
     """Makes an inline animation for a notebook (such as a sampler turning noise into digits).
 
@@ -220,13 +276,7 @@ def animate_frames(frames, title, interval=100, value_range=(-1, 1), ncols=8, si
     from IPython.display import HTML
     from matplotlib import animation
 
-    frames = _to_numpy(frames)
-    if frames.ndim == 5 or (frames.ndim == 4 and frames.shape[-1] not in (1, 3)):
-        frames = np.stack([image_grid(f, ncols, value_range) for f in frames])
-    else:
-        frames = _to_unit_range(frames, value_range)
-        if frames.ndim == 4 and frames.shape[-1] == 1:
-            frames = frames[..., 0]
+    frames = _clip_frames(frames, value_range, ncols)
     fig, ax = plt.subplots(figsize=(size, size * frames.shape[1] / frames.shape[2] + 0.6),
                            layout="constrained")
     _imshow(ax, frames[0])

@@ -154,3 +154,143 @@ def test_the_residual_predictor_learns_a_motion_copy_last_misses():
     assert learned["psnr"][0] > copied["psnr"][0] + 3, (learned, copied)
     with pytest.raises(ValueError, match="at least 1"):
         residual_frame_predictor(past_frames=0)
+
+
+def _randomise(model, seed=0):
+    """Random weights everywhere, the zero-initialised change layer included, so that a test
+    of what an output depends on does not pass only because the change is zero."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32)
+                       for w in model.get_weights()])
+
+
+def test_the_causal_predictor_never_sees_the_frame_it_predicts():
+    from course_lib.models.video import causal_conv_predictor
+
+    rng = np.random.default_rng(0)
+    clip = rng.uniform(size=(1, 6, 10, 10, 1)).astype(np.float32)
+    causal = causal_conv_predictor(filters=4, depth=2, kernel_time=3)
+    assert np.allclose(causal(clip), clip)  # untrained: output t is frame t (copy-last)
+    leaky = causal_conv_predictor(filters=4, depth=2, kernel_time=3, causal=False)
+    for model in (causal, leaky):
+        _randomise(model)
+    changed = clip.copy()
+    changed[:, 4] += 0.5  # change frame 4 only
+    for model, outputs_that_may_change in ((causal, [4, 5]), (leaky, [2, 3, 4, 5])):
+        moved = np.abs(np.asarray(model(changed)) - np.asarray(model(clip))).max(axis=(0, 2, 3, 4))
+        assert set(np.flatnonzero(moved > 1e-6)) == set(outputs_that_may_change), (model.name,
+                                                                                     moved)
+    # the causal model sees depth * (kernel_time - 1) + 1 = 5 frames: output 5 sees frames 1..5
+    earlier = clip.copy()
+    earlier[:, 0] += 0.5
+    moved = np.abs(np.asarray(causal(earlier)) - np.asarray(causal(clip))).max(axis=(0, 2, 3, 4))
+    assert np.flatnonzero(moved > 1e-6).tolist() == [0, 1, 2, 3, 4]
+    with pytest.raises(ValueError, match="odd kernel"):
+        causal_conv_predictor(kernel_time=2, causal=False)
+
+
+def test_the_convlstm_predictor_is_causal_and_starts_at_copy_last():
+    from course_lib.models.video import convlstm_predictor
+
+    rng = np.random.default_rng(1)
+    clip = rng.uniform(size=(2, 5, 8, 8, 1)).astype(np.float32)
+    model = convlstm_predictor((8, 8), filters=4, depth=2)
+    assert np.allclose(model(clip), clip)
+    _randomise(model)
+    changed = clip.copy()
+    changed[:, 3] += 0.5
+    moved = np.abs(np.asarray(model(changed)) - np.asarray(model(clip))).max(axis=(0, 2, 3, 4))
+    assert np.flatnonzero(moved > 1e-6).tolist() == [3, 4]
+
+
+def test_rollout_feeds_each_prediction_back():
+    past = np.zeros((2, 3, 4, 4, 1), np.float32)
+    past[:, 2] = 0.5
+    assert np.allclose(video.rollout(lambda w: w[:, -1:], past, 4), 0.5)  # copy-last
+    seen = []
+
+    def brighten(window):
+        seen.append(window.shape[1])
+        return window[:, -1] + 0.2  # (batch, H, W, C) is accepted too
+
+    out = video.rollout(brighten, past, 4)
+    assert out.shape == (2, 4, 4, 4, 1) and seen == [3] * 4  # the window keeps its length
+    assert np.allclose(out[0, :, 0, 0, 0], [0.7, 0.9, 1.0, 1.0])  # clipped to [0, 1]
+    with pytest.raises(ValueError, match="horizon must be"):
+        video.rollout(brighten, past, 0)
+
+
+def test_moving_box_masks_and_the_temporal_fill():
+    mask = video.moving_box_mask((3, 10, 20, 20, 1), size=6, max_speed=3, seed=0)
+    assert mask.shape == (3, 10, 20, 20, 1) and set(np.unique(mask)) <= {0.0, 1.0}
+    assert np.all((1 - mask).sum(axis=(2, 3, 4)) == 36)  # the whole square, every frame
+    assert np.array_equal(mask, video.moving_box_mask((3, 10, 20, 20, 1), 6, seed=0))
+    # a static scene behind a moving occluder comes back exactly where the box ever moved off
+    scene = np.random.default_rng(0).uniform(size=(1, 1, 8, 8, 1)).astype(np.float32)
+    frames = np.repeat(scene, 4, axis=1)
+    box = np.ones_like(frames)
+    for t in range(4):
+        box[0, t, 2:5, t:t + 3] = 0  # a 3 x 3 box moving right by one pixel a frame
+    filled = video.temporal_fill(frames * box, box)
+    assert np.allclose(filled, frames)
+    # the nearest frame wins, the earlier one on a tie
+    clip = np.arange(5, dtype=np.float32).reshape(1, 5, 1, 1, 1)
+    seen = np.ones_like(clip)
+    seen[0, [1, 2, 3]] = 0
+    assert video.temporal_fill(clip * seen, seen)[0, :, 0, 0, 0].tolist() == [0, 0, 0, 4, 4]
+    never = np.zeros_like(clip)  # missing everywhere: the frame's (empty) visible mean, 0
+    assert np.all(video.temporal_fill(clip, never) == 0)
+    with pytest.raises(ValueError, match="must both be"):
+        video.temporal_fill(clip[0], seen[0])
+
+
+def test_masked_clip_psnr_counts_the_missing_pixels_only():
+    target = np.zeros((2, 3, 4, 4, 1))
+    mask = np.ones_like(target)
+    mask[:, 1, :2] = 0  # 8 missing pixels per clip
+    predicted = target + 0.5 * mask  # wrong only where visible: not counted
+    predicted[0, 1, :2] = 0.1  # clip 0: error 0.1 on the missing pixels, 20 dB
+    assert np.allclose(video.masked_clip_psnr(predicted, target, mask), [20.0, video.MAX_PSNR])
+
+
+def test_the_interpolator_and_inpainter_start_and_keep_what_they_should():
+    from course_lib.models.video import frame_interpolator, video_inpainter
+
+    rng = np.random.default_rng(0)
+    around = rng.uniform(size=(2, 4, 6, 6, 1)).astype(np.float32)
+    model = frame_interpolator(context=2, filters=4, depth=2)
+    assert np.allclose(model(around), around[:, 1:3].mean(axis=1, keepdims=True), atol=1e-6)
+    clip = rng.uniform(size=(1, 5, 8, 8, 1)).astype(np.float32)
+    mask = video.moving_box_mask(clip.shape, 3, seed=1)
+    for kernel_time, frames_moved in ((1, [2]), (3, [1, 2, 3])):
+        inpainter = video_inpainter(filters=4, depth=1, kernel_time=kernel_time)
+        assert np.allclose(inpainter([clip, mask]), clip)  # untrained: the first guess
+        _randomise(inpainter)
+        out = np.asarray(inpainter([clip, mask]))
+        assert np.allclose(out * mask, clip * mask)  # the visible pixels are kept
+        changed = clip.copy()
+        changed[:, 2] += 0.5 * mask[:, 2]  # change what is visible in frame 2
+        moved = np.abs(np.asarray(inpainter([changed, mask])) - out) * (1 - mask)
+        assert np.flatnonzero(moved.max(axis=(0, 2, 3, 4)) > 1e-6).tolist() == frames_moved
+
+
+def test_causal_padding_is_zero_padding_in_the_past():
+    import keras
+
+    from course_lib.models.video import _causal_pad
+
+    clip = np.random.default_rng(0).uniform(size=(2, 4, 5, 6, 3)).astype(np.float32)
+    for kernel_time in (1, 2, 3):
+        expected = keras.layers.ZeroPadding3D(((kernel_time - 1, 0), (1, 1), (1, 1)))(clip)
+        assert np.array_equal(np.asarray(_causal_pad(clip, kernel_time)), np.asarray(expected))
+
+
+def test_blend_missing_frames_cross_fades_across_a_gap():
+    clip = np.zeros((6, 2, 2, 1), np.float32)
+    clip[0], clip[4], clip[5] = 0.0, 0.8, 0.1
+    clip[1:4] = 99  # unknown: ignored
+    known = np.array([True, False, False, False, True, True])
+    out = video.blend_missing_frames(clip, known)
+    assert np.allclose(out[:, 0, 0, 0], [0.0, 0.2, 0.4, 0.6, 0.8, 0.1])
+    with pytest.raises(ValueError, match="first and last frames must be known"):
+        video.blend_missing_frames(clip, ~known)

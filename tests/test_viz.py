@@ -130,3 +130,23 @@ def test_animation_works_offline_and_without_scripts():
     # a note for a reader whose scripts are blocked, removed by a script when they run
     note_id = re.search(r'<p id="(_anim_note\w+)"', text).group(1)
     assert f'document.getElementById("{note_id}").remove()' in text
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_save_clip_writes_a_playable_file(tmp_path, suffix):
+    import imageio.v3 as iio
+
+    frames = np.zeros((6, 2, 7, 9, 1), np.float32)  # two clips side by side, odd sizes
+    for t in range(6):
+        frames[t, :, :, t] = 1.0  # a white column moving right
+    path = viz.save_clip(frames, tmp_path / f"clip{suffix}", fps=5, value_range=(0, 1),
+                         scale=2)
+    back = iio.imread(path, index=None)
+    assert back.shape[0] == 6 and back.shape[-1] == 3
+    grid = viz.image_grid(frames[2], 8, (0, 1))
+    assert back.shape[1:3] == (2 * grid.shape[0] + (2 * grid.shape[0]) % 2,
+                               2 * grid.shape[1] + (2 * grid.shape[1]) % 2)
+    column = back[2, 4:8, :, 0].mean(axis=0)  # inside the first clip: frame 2's white column
+    assert column[2 * (1 + 2)] > 200 and column[2 * (1 + 5)] < 60
+    with pytest.raises(ValueError, match=".gif or .mp4"):
+        viz.save_clip(frames, tmp_path / "clip.avi")
