@@ -17,7 +17,8 @@ is (batch, past_frames, H, W, C) and predictions are (batch, horizon, H, W, C).
 import numpy as np
 import tensorflow as tf
 
-from course_lib import metrics
+from course_lib import inpainting, metrics
+from course_lib.data.video import bounce
 
 MAX_PSNR = 100.0  # dB given to a frame predicted exactly (the PSNR would be infinite)
 
@@ -140,12 +141,7 @@ def moving_box_mask(shape, size, max_speed=3, seed=0):
             y, x = position
             missing[n, t, y:y + size, x:x + size] = True
             position = position + velocity
-            for axis in range(2):  # bounce, as moving digits do
-                if position[axis] < 0:
-                    position[axis], velocity[axis] = -position[axis], -velocity[axis]
-                elif position[axis] > room[axis]:
-                    position[axis] = 2 * room[axis] - position[axis]
-                    velocity[axis] = -velocity[axis]
+            bounce(position, velocity, room)  # as moving digits do
     mask = (~missing).astype(np.float32)[..., None]
     return np.broadcast_to(mask, tuple(shape)).copy()
 
@@ -189,15 +185,15 @@ def masked_clip_psnr(predicted, target, mask):
     Returns:
         float64 (N,); a clip with no missing pixel gives nan, an exact fill `MAX_PSNR`.
     """
-    predicted, target = np.asarray(predicted, np.float64), np.asarray(target, np.float64)
-    missing = 1.0 - np.asarray(mask, np.float64)
-    if not predicted.shape == target.shape == missing.shape or predicted.ndim != 5:
+    predicted, target, mask = (np.asarray(a, np.float64) for a in (predicted, target, mask))
+    if not predicted.shape == target.shape == mask.shape or predicted.ndim != 5:
         raise ValueError(f"predicted, target and mask must all be (clips, time, height, width, "
-                         f"channels), got {predicted.shape}, {target.shape}, {missing.shape}.")
-    axes = (1, 2, 3, 4)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mse = (missing * (predicted - target) ** 2).sum(axis=axes) / missing.sum(axis=axes)
-        return np.minimum(10.0 * np.log10(1.0 / mse), MAX_PSNR)
+                         f"channels), got {predicted.shape}, {target.shape}, {mask.shape}.")
+    # a clip's frames stacked into one tall image: chapter 3's masked PSNR over all of them
+    tall = (len(predicted), -1, *predicted.shape[3:])
+    psnr = inpainting.masked_psnr(target.reshape(tall), predicted.reshape(tall),
+                                  mask.reshape(tall), value_range=(0, 1))
+    return np.minimum(psnr, MAX_PSNR)
 
 
 def blend_missing_frames(clip, known):

@@ -120,6 +120,17 @@ def _digit_sprites(digit_size):
     return np.clip(images[..., 0], 0.0, 1.0), digits.target
 
 
+def bounce(position, velocity, room):
+    """Keeps a (row, column) position inside [0, room] on each axis by reflecting it, and its
+    velocity, off the edges it crossed; both integer arrays are changed in place."""
+    for axis in range(2):
+        if position[axis] < 0:
+            position[axis], velocity[axis] = -position[axis], -velocity[axis]
+        elif position[axis] > room[axis]:
+            position[axis] = 2 * room[axis] - position[axis]
+            velocity[axis] = -velocity[axis]
+
+
 def moving_digits(num_clips, num_frames=10, size=48, digit_size=24, max_speed=3, seed=0,
                   digit_indices=None):
     """Clips of one real handwritten digit moving in a straight line and bouncing off the
@@ -165,12 +176,7 @@ def moving_digits(num_clips, num_frames=10, size=48, digit_size=24, max_speed=3,
             y, x = position
             clips[n, t, y:y + digit_size, x:x + digit_size, 0] = sprites[index]
             position = position + velocity
-            for axis in range(2):  # bounce: reflect the position and the velocity
-                if position[axis] < 0:
-                    position[axis], velocity[axis] = -position[axis], -velocity[axis]
-                elif position[axis] > room:
-                    position[axis] = 2 * room - position[axis]
-                    velocity[axis] = -velocity[axis]
+            bounce(position, velocity, (room, room))
     return {"clips": clips, "labels": targets[chosen], "velocities": velocities}
 
 
