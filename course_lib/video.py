@@ -9,6 +9,14 @@
     moving_box_mask        a square occluder moving across clips (1 visible, 0 missing)
     temporal_fill          each missing pixel from the nearest frame where it is visible
     masked_clip_psnr       PSNR of each clip over its missing pixels only
+    digit_positions        where a digit is in each frame (the brightest window)
+    digit_crops            the window around the digit of each frame, for the digit judge
+    motion_direction       which way each clip's digit moves (right, left, down, up)
+    frame_change           mean absolute change between consecutive frames, per clip
+    window_change          the same after following the digit (motion compensated)
+    label_agreement        share of a clip's frames that get its most common label
+    score_digit_clips      judge accuracy, FID, direction and temporal consistency of clips
+    independent_frames     clips whose frames come from different clips (a control)
 
 Frames are float arrays (..., time, height, width, channels) with values in [0, 1]; `past`
 is (batch, past_frames, H, W, C) and predictions are (batch, horizon, H, W, C).
@@ -223,3 +231,174 @@ def blend_missing_frames(clip, known):
         w = (t - a) / (b - a)
         filled[t] = (1 - w) * clip[a] + w * clip[b]
     return filled
+
+
+def digit_positions(frames, digit_size=16):
+    """Where the digit is in each frame: the top-left (row, column) of the
+    `digit_size` x `digit_size` window that holds the most brightness (the first such window
+    in reading order on a tie).
+
+    Args:
+        frames: (..., height, width, 1) in [0, 1], e.g. clips (N, T, H, W, 1).
+
+    Returns:
+        int (..., 2).
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim < 3 or frames.shape[-1] != 1:
+        raise ValueError(f"frames must be (..., height, width, 1), got shape {frames.shape}.")
+    if min(frames.shape[-3:-1]) < digit_size:
+        raise ValueError(f"a {digit_size} x {digit_size} window does not fit frames of "
+                         f"{frames.shape[-3]} x {frames.shape[-2]}.")
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    sums = tf.nn.avg_pool2d(flat, digit_size, 1, "VALID").numpy()[..., 0]
+    rows, cols = np.unravel_index(sums.reshape(len(flat), -1).argmax(axis=1), sums.shape[1:])
+    return np.stack([rows, cols], axis=-1).reshape(*frames.shape[:-3], 2)
+
+
+def digit_crops(frames, digit_size=16):
+    """The `digit_size` x `digit_size` window around the digit of each frame (see
+    `digit_positions`): (..., digit_size, digit_size, 1), e.g. for the digit judge."""
+    frames = np.asarray(frames, np.float32)
+    positions = digit_positions(frames, digit_size).reshape(-1, 2)
+    flat = frames.reshape(-1, *frames.shape[-3:])
+    crops = np.stack([image[r:r + digit_size, c:c + digit_size]
+                      for image, (r, c) in zip(flat, positions)])
+    return crops.reshape(*frames.shape[:-3], digit_size, digit_size, frames.shape[-1])
+
+
+def motion_direction(clips, digit_size=16, num_frames=None):
+    """The direction each clip's digit moves, as an index into
+    `course_lib.data.video.DIRECTIONS` (right, left, down, up): the larger component of the
+    displacement of its window (`digit_positions`) from the first frame to frame
+    `num_frames - 1` (default: half the clip, before `directed_digits` lets it bounce).
+
+    Args:
+        clips: (N, T, H, W, 1).
+
+    Returns:
+        int (N,); a digit that does not move counts as moving right.
+    """
+    clips = np.asarray(clips, np.float32)
+    if clips.ndim != 5:
+        raise ValueError(f"clips must be (clips, time, height, width, 1), got {clips.shape}.")
+    num_frames = num_frames or max(2, clips.shape[1] // 2 + 1)
+    positions = digit_positions(clips[:, [0, num_frames - 1]], digit_size)
+    down, right = (positions[:, 1] - positions[:, 0]).T
+    return np.where(np.abs(right) >= np.abs(down), np.where(right >= 0, 0, 1),
+                    np.where(down > 0, 2, 3))
+
+
+def frame_change(clips):
+    """A temporal-consistency score: the mean absolute difference between consecutive
+    frames of each clip, over every pixel and every pair of frames. Compare a generator's
+    value with real clips': far higher means flicker or jumps, far lower a frozen or blurred
+    clip.
+
+    Args:
+        clips: (N, T, H, W, C), T >= 2.
+
+    Returns:
+        float64 (N,).
+    """
+    clips = np.asarray(clips, np.float64)
+    if clips.ndim != 5 or clips.shape[1] < 2:
+        raise ValueError(f"clips must be (clips, time, height, width, channels) with at least "
+                         f"2 frames, got {clips.shape}.")
+    return np.abs(np.diff(clips, axis=1)).mean(axis=(1, 2, 3, 4))
+
+
+def window_change(clips, digit_size=16):
+    """A motion-compensated temporal-consistency score for clips of one moving digit: the
+    mean absolute difference between the digit's windows (`digit_crops`) in consecutive
+    frames. Following the digit takes its motion out, so what is left is how much the digit
+    itself changes: 0 for a rigid digit that only moves (every real clip of
+    `course_lib.data.video`), more for a digit that changes shape or style from frame to
+    frame. (The warping error of Lai et al. 2018 is the same idea with optical flow.)
+
+    Args:
+        clips: (N, T, H, W, 1) in [0, 1], T >= 2.
+
+    Returns:
+        float64 (N,).
+    """
+    return frame_change(digit_crops(clips, digit_size))
+
+
+def label_agreement(frame_labels):
+    """A temporal-consistency score: for each clip, the share of its frames given the label
+    most of its frames get (e.g. the judge's digit for each frame). 1: every frame shows the
+    same thing; lower: the content changes identity from frame to frame.
+
+    Args:
+        frame_labels: int (N, T).
+
+    Returns:
+        float64 (N,) in [1/T, 1].
+    """
+    frame_labels = np.asarray(frame_labels)
+    if frame_labels.ndim != 2 or not np.issubdtype(frame_labels.dtype, np.integer):
+        raise ValueError(f"frame_labels must be integers (clips, time), got "
+                         f"{frame_labels.dtype} {frame_labels.shape}.")
+    counts = np.stack([np.bincount(row, minlength=frame_labels.max() + 1)
+                       for row in frame_labels])
+    return counts.max(axis=1) / frame_labels.shape[1]
+
+
+def score_digit_clips(judge, clips, digits, directions, real_clips, digit_size=16):
+    """How good clips of moving digits are, frame by frame and over time, for a generator
+    asked for a digit and a direction (`course_lib.data.video.directed_digits`).
+
+    Args:
+        judge: the digit judge (`course_lib.judge.load_judge()`).
+        clips: (N, T, H, W, 1) in [0, 1], generated (or real, for reference).
+        digits, directions: int (N,): what each clip was asked to show.
+        real_clips: real clips (M, T, H, W, 1) in [0, 1]: the reference of the FID.
+
+    Returns:
+        a dict of floats: "accuracy" (share of frames whose digit window the judge reads as
+        the requested digit), "fid" (judge FID of the digit windows against the real clips'),
+        "direction_accuracy" (share of clips moving the requested way, `motion_direction`),
+        "frame_change" (mean `frame_change`), "window_change" (mean `window_change`) and
+        "label_agreement" (mean `label_agreement` of the judge's reading of each frame).
+    """
+    clips, digits = np.asarray(clips, np.float32), np.asarray(digits)
+    num_clips, num_frames = clips.shape[:2]
+    crops = digit_crops(clips, digit_size).reshape(-1, digit_size, digit_size, 1) * 2 - 1
+    real = digit_crops(real_clips, digit_size).reshape(-1, digit_size, digit_size, 1) * 2 - 1
+    read = judge.predict(crops).argmax(axis=1)
+    return {
+        "accuracy": float(np.mean(read == np.repeat(digits, num_frames))),
+        "fid": float(judge.fid(crops, real)),
+        "direction_accuracy": float(np.mean(motion_direction(clips, digit_size) == directions)),
+        "frame_change": float(frame_change(clips).mean()),
+        "window_change": float(window_change(clips, digit_size).mean()),
+        "label_agreement": float(label_agreement(read.reshape(num_clips, num_frames)).mean()),
+    }
+
+
+def independent_frames(clips, groups, seed=0):
+    """A control for temporal-consistency scores: frame t of each clip replaced by frame t of
+    a random clip of the same group (e.g. the same caption), drawn separately for every
+    frame. Each frame is as good as before, so per-frame scores (judge accuracy, FID) do not
+    change; what ties one frame to the next (the same digit, drawn the same way, one path)
+    is gone, as in a generator that draws every frame on its own.
+
+    Args:
+        clips: (N, T, H, W, C).
+        groups: (N,) any labels; frames are only exchanged within a group.
+
+    Returns:
+        an array of the clips' shape and dtype.
+    """
+    clips, groups = np.asarray(clips), np.asarray(groups)
+    if clips.ndim != 5 or groups.shape != clips.shape[:1]:
+        raise ValueError(f"clips must be (clips, time, height, width, channels) and groups "
+                         f"one label per clip, got {clips.shape} and {groups.shape}.")
+    rng = np.random.default_rng(seed)
+    mixed = np.empty_like(clips)
+    for group in np.unique(groups):
+        members = np.flatnonzero(groups == group)
+        for t in range(clips.shape[1]):
+            mixed[members, t] = clips[rng.permutation(members), t]
+    return mixed

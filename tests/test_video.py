@@ -294,3 +294,98 @@ def test_blend_missing_frames_cross_fades_across_a_gap():
     assert np.allclose(out[:, 0, 0, 0], [0.0, 0.2, 0.4, 0.6, 0.8, 0.1])
     with pytest.raises(ValueError, match="first and last frames must be known"):
         video.blend_missing_frames(clip, ~known)
+
+
+def test_directed_digits_move_the_way_their_caption_says():
+    from course_lib.data.video import DIRECTIONS, directed_digits
+
+    data = directed_digits(200, num_frames=8, size=32, digit_size=16, speed=2, seed=1)
+    clips, directions = data["clips"], data["directions"]
+    assert clips.shape == (200, 8, 32, 32, 1) and set(directions) == set(range(4))
+    assert data["labels"].shape == (200,) and set(data["labels"]) <= set(range(10))
+    # every frame holds the whole digit: the same brightness in every frame of a clip
+    totals = clips.sum(axis=(2, 3, 4))
+    assert np.allclose(totals, totals[:, :1], rtol=1e-5)
+    # the brightest window finds the digit, and it moves 2 pixels a frame in its direction
+    # for the first half of the clip
+    positions = video.digit_positions(clips)
+    steps = np.diff(positions[:, :5], axis=1)
+    expected = {"right": (0, 2), "left": (0, -2), "down": (2, 0), "up": (-2, 0)}
+    for n, d in enumerate(directions):
+        assert (steps[n] == expected[DIRECTIONS[d]]).all(), (n, DIRECTIONS[d], steps[n])
+    assert (video.motion_direction(clips) == directions).all()
+    crops = video.digit_crops(clips)
+    assert crops.shape == (200, 8, 16, 16, 1)
+    assert np.allclose(crops.sum(axis=(2, 3, 4)), totals, rtol=1e-5)
+    with pytest.raises(ValueError, match="larger size"):
+        directed_digits(2, num_frames=20, size=32, digit_size=16, speed=2)
+
+
+def test_temporal_consistency_scores():
+    still = np.ones((2, 4, 3, 3, 1), np.float32) * 0.5
+    assert np.allclose(video.frame_change(still), 0.0)
+    flicker = still.copy()
+    flicker[:, 1::2] = 0.0  # every other frame black: a change of 0.5 every frame
+    assert np.allclose(video.frame_change(flicker), 0.5)
+    assert np.allclose(video.label_agreement(np.array([[3, 3, 3, 3], [3, 5, 3, 1]])),
+                       [1.0, 0.5])
+    with pytest.raises(ValueError, match="integers"):
+        video.label_agreement(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="2 frames"):
+        video.frame_change(still[:, :1])
+
+
+def test_the_video_vae_networks_fit_the_vae_contract():
+    from course_lib.models.vae import CVAE
+    from course_lib.models.video import video_decoder, video_encoder
+
+    encoder = video_encoder((4, 16, 16, 1), latent_dim=3, num_classes=(10, 4),
+                            filters=(4, 8))
+    decoder = video_decoder((4, 16, 16, 1), latent_dim=3, num_classes=(10, 4),
+                            filters=(8, 4))
+    vae = CVAE(encoder, decoder, seed=0)
+    clips = np.zeros((2, 4, 16, 16, 1), np.float32) - 1
+    mean, log_var = vae.encode(clips, np.array([0, 39]))
+    assert mean.shape == (2, 3) and log_var.shape == (2, 3)
+    assert vae.sample(3, labels=np.array([5, 6, 7]), seed=1).shape == (3, 4, 16, 16, 1)
+    # the packed label's two conditions reach the decoder as two one-hot vectors: a label
+    # and the label with only its direction changed share the digit's part of the code
+    from course_lib.models.video import _label_code
+
+    code = np.asarray(_label_code(np.array([3 * 4 + 1, 3 * 4 + 2]), (10, 4), "float32"))
+    assert code.shape == (2, 14) and (code[:, 3] == 1).all() and code[:, :10].sum() == 2
+    assert code[0, 10 + 1] == 1 and code[1, 10 + 2] == 1
+    with pytest.raises(ValueError, match="divisible"):
+        video_encoder((4, 12, 12, 1), filters=(4, 8, 16))
+
+
+def test_independent_frames_keep_each_frame_and_mix_clips_within_a_group():
+    clips = np.arange(6 * 3, dtype=np.float32).reshape(6, 3, 1, 1, 1)
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    mixed = video.independent_frames(clips, groups, seed=0)
+    for t in range(3):  # every frame t is a frame t of a clip of the same group
+        assert sorted(mixed[:3, t, 0, 0, 0]) == sorted(clips[:3, t, 0, 0, 0])
+        assert sorted(mixed[3:, t, 0, 0, 0]) == sorted(clips[3:, t, 0, 0, 0])
+    assert not np.array_equal(mixed, clips)
+
+
+def test_the_frame_enhancer_starts_by_doing_nothing():
+    from course_lib.models.video import frame_enhancer
+
+    frames = np.random.default_rng(0).uniform(size=(2, 5, 12, 10, 3)).astype(np.float32)
+    model = frame_enhancer(context=2, channels=3, filters=4, depth=2)
+    assert np.allclose(model.predict(frames, verbose=0), frames[:, 2], atol=1e-6)
+    single = frame_enhancer(context=0, channels=3, filters=4, depth=2)
+    assert single.name == "frame_enhancer" and single.input_shape[1] == 1
+    with pytest.raises(ValueError, match="context"):
+        frame_enhancer(context=-1)
+
+
+def test_window_change_follows_the_digit():
+    from course_lib.data.video import directed_digits
+
+    clips = directed_digits(20, seed=3)["clips"]
+    assert np.allclose(video.window_change(clips), 0.0)  # a rigid digit that only moves
+    assert (video.frame_change(clips) > 0.02).all()
+    mixed = video.independent_frames(clips, np.zeros(20, int), seed=0)
+    assert video.window_change(mixed).mean() > 0.05  # other digits in other frames

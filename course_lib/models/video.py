@@ -1,4 +1,4 @@
-"""Video predictors that chapter 5's notebooks build and reuse.
+"""Video models that chapter 5's notebooks build and reuse.
 
     residual_frame_predictor   past frames stacked as channels -> a convolutional network ->
                                a change added to the last frame (so that "nothing moves" is
@@ -10,6 +10,10 @@
     frame_interpolator         the frames around a gap -> the missing frame (a change added to
                                the average of its two neighbours)
     video_inpainter            a clip and its mask -> the missing pixels, from space and time
+    video_encoder, video_decoder   a video VAE's networks: one z per clip, factorised
+                               space-time layers, an optional caption
+    frame_enhancer             degraded frames around t -> frame t restored (a change added
+                               to it), for restoration, super-resolution and denoising
 
 The sequence models map (batch, T, H, W, C) to (batch, T, H, W, C): output t predicts frame
 t + 1, so one pass over a clip trains every step; their next frame after a window is the
@@ -182,3 +186,111 @@ def video_inpainter(channels=1, filters=32, depth=4, kernel_time=3, name=None):
     output = ops.cast(clip, "float32") + (1 - ops.cast(mask, "float32")) * change
     return keras.Model([clip, mask], output,
                        name=name or ("video_inpainter" if kernel_time > 1 else "frame_inpainter"))
+
+
+def _space_time(x, filters, stride, name, transpose=False):
+    """A factorised (2+1)-D block (Tran et al. 2018, "A Closer Look at Spatiotemporal
+    Convolutions"): a 1 x 3 x 3 convolution in space (strided, or transposed to upsample),
+    then a 3 x 1 x 1 convolution in time, each with a ReLU. About half the multiplications of
+    one 3 x 3 x 3 convolution, and a non-linearity between space and time."""
+    conv = layers.Conv3DTranspose if transpose else layers.Conv3D
+    x = conv(filters, (1, 3, 3), strides=(1, stride, stride), padding="same",
+             activation="relu", name=f"{name}_space")(x)
+    return layers.Conv3D(filters, (3, 1, 1), padding="same", activation="relu",
+                         name=f"{name}_time")(x)
+
+
+def _label_code(labels, num_classes, dtype):
+    """One-hot codes of integer labels. `num_classes` an int: one code. A tuple (n1, n2, ...):
+    each label packs one value per condition, label = (c1 * n2 + c2) * n3 + ..., and the
+    code joins one one-hot vector per condition (so a network conditioned on a digit and a
+    direction shares what it learns about a digit across directions)."""
+    sizes = (num_classes,) if isinstance(num_classes, int) else tuple(num_classes)
+    codes, rest = [], labels
+    for size in reversed(sizes):
+        codes.insert(0, ops.one_hot(rest % size, size))
+        rest = rest // size
+    return ops.cast(ops.concatenate(codes, axis=-1), dtype)
+
+
+def _check_clip_shape(clip_shape, levels):
+    if len(clip_shape) != 4:
+        raise ValueError(f"clip_shape must be (frames, height, width, channels), got "
+                         f"{clip_shape}.")
+    if clip_shape[1] % 2 ** levels or clip_shape[2] % 2 ** levels:
+        raise ValueError(f"height and width must be divisible by {2 ** levels} (one halving "
+                         f"per entry of filters), got {clip_shape[1]} x {clip_shape[2]}.")
+
+
+def video_encoder(clip_shape=(8, 32, 32, 1), latent_dim=16, num_classes=None,
+                  filters=(16, 32, 64), hidden_units=256, name="video_encoder"):
+    """A video VAE's encoder q(z | clip[, label]): factorised space-time blocks that halve
+    height and width (`filters` channels each), then the Gaussian's mean and log-variance of
+    one z for the whole clip. With `num_classes` it also takes integer labels, joined as a
+    one-hot vector after the convolutions. The same contract as
+    `course_lib.models.vae.build_encoder`, so `VAE` and `CVAE` train it unchanged."""
+    _check_clip_shape(clip_shape, len(filters))
+    clips = keras.Input(clip_shape, name="clips")
+    x = clips
+    for i, f in enumerate(filters):
+        x = _space_time(x, f, 2, f"down{i + 1}")
+    x = layers.Flatten()(x)
+    inputs = [clips]
+    if num_classes:
+        labels = keras.Input((), dtype="int32", name="labels")
+        inputs.append(labels)
+        x = layers.Concatenate()([x, _label_code(labels, num_classes, x.dtype)])
+    x = layers.Dense(hidden_units, activation="relu")(x)
+    mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(x)
+    log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(x)
+    return keras.Model(inputs if num_classes else clips, [mean, log_var], name=name)
+
+
+def video_decoder(clip_shape=(8, 32, 32, 1), latent_dim=16, num_classes=None,
+                  filters=(64, 32, 16), hidden_units=256, name="video_decoder"):
+    """A video VAE's decoder p(clip | z[, label]): dense layers from z (and the label's
+    one-hot vector) to every frame at 1/2**len(filters) of the size, then factorised
+    space-time blocks that double height and width, and per-pixel logits (float32) of the
+    whole clip. The same contract as `course_lib.models.vae.build_decoder`."""
+    _check_clip_shape(clip_shape, len(filters))
+    frames, height, width, channels = clip_shape
+    z = keras.Input((latent_dim,), name="z")
+    inputs, h = [z], z
+    if num_classes:
+        labels = keras.Input((), dtype="int32", name="labels")
+        inputs.append(labels)
+        h = layers.Concatenate()([h, _label_code(labels, num_classes, z.dtype)])
+    scale = 2 ** len(filters)
+    start = (frames, height // scale, width // scale, filters[0])
+    h = layers.Dense(hidden_units, activation="relu")(h)
+    h = layers.Dense(start[0] * start[1] * start[2] * start[3], activation="relu")(h)
+    h = layers.Reshape(start)(h)
+    for i, f in enumerate(filters):
+        h = _space_time(h, f, 2, f"up{i + 1}", transpose=True)
+    logits = layers.Conv3D(channels, (1, 3, 3), padding="same", dtype="float32",
+                           name="logits")(h)
+    return keras.Model(inputs if num_classes else z, logits, name=name)
+
+
+def frame_enhancer(context=0, channels=3, filters=32, depth=5, name=None):
+    """A Keras model that restores a frame from itself and its neighbours: input the degraded
+    frames t - context .. t + context, (batch, 2 * context + 1, H, W, channels); output frame
+    t restored, (batch, H, W, channels), as the degraded frame t plus a change computed by
+    `depth` 3 x 3 convolutions (ReLU) of all the frames stacked as channels and a
+    zero-initialised output convolution: untrained, it returns its input (the "do nothing"
+    baseline), and it learns only what the degradation took away. `context` 0 gives a
+    single-frame model. For super-resolution, feed frames already upscaled with bicubic
+    interpolation: it then learns what bicubic misses (the residual design of VDSR, Kim et
+    al. 2016). Any H, W."""
+    if context < 0 or depth < 1:
+        raise ValueError(f"context must be at least 0 and depth at least 1, got {context}, "
+                         f"{depth}.")
+    frames = keras.Input((2 * context + 1, None, None, channels), name="degraded_frames")
+    x = ops.concatenate([frames[:, t] for t in range(2 * context + 1)], axis=-1)
+    for i in range(depth):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
+    change = layers.Conv2D(channels, 3, padding="same", kernel_initializer="zeros",
+                           name="change", dtype="float32")(x)
+    restored = ops.cast(frames[:, context], "float32") + change
+    return keras.Model(frames, restored,
+                       name=name or ("frame_enhancer" if context == 0 else "clip_enhancer"))
