@@ -374,6 +374,25 @@ def completion(rows, values, quoted, quick=False):
             "inpaint_car_st", "inpaint_car_s", "inpaint_car_time")}
 
 
+GENERATION_QUOTES = {  # the numbers notebook 4's prose quotes
+    "real": ("accuracy", "fid", "direction_accuracy", "frame_change", "window_change",
+             "label_agreement"),
+    "generated": ("accuracy", "fid", "direction_accuracy", "frame_change", "window_change",
+                  "label_agreement"),
+    "hot": ("accuracy", "fid"),
+    "independent": ("frame_change", "window_change", "label_agreement"),
+    "frozen": ("accuracy", "direction_accuracy", "frame_change", "label_agreement")}
+ENHANCEMENT_QUOTES = {  # the numbers notebook 5's prose quotes
+    "restore": ("input_psnr", "input_ssim", "single_psnr", "single_ssim", "multi_psnr",
+                "multi_ssim"),
+    "sr": ("bicubic_psnr", "bicubic_ssim", "learned_psnr", "learned_ssim"),
+    "denoise": ("input_psnr", "average1_psnr", "average2_psnr", "single_psnr", "single_ssim",
+                "multi_psnr", "multi_ssim"),
+    "colour": ("faded_psnr", "faded_cast", "faded_flicker", "grayworld_cast", "clahe_cast",
+               "clahe_ssim", "clahe_flicker", "both_psnr", "both_ssim", "histogram_psnr",
+               "histogram_flicker", "learned_psnr", "original_cast", "original_flicker")}
+
+
 def generation(rows, values, quoted, quick=False):
     recipe = RECIPES["generation"]
     setup(seed=recipe["seed"])
@@ -433,12 +452,10 @@ def generation(rows, values, quoted, quick=False):
     rows.append(("generation: direction, generated vs real",
                  f"{values['gen_generated_direction_accuracy']:.3f} vs "
                  f"{values['gen_real_direction_accuracy']:.3f}", "(reported)", True, 0))
+    decimals = {"fid": 1, "frame_change": 3, "window_change": 3}  # others: 2
     quoted[NOTEBOOKS["04_generation"]] = {
-        **{f"gen_{name}_{key}": f"{values[f'gen_{name}_{key}']:.2f}"
-           for name in clips for key in ("accuracy", "direction_accuracy", "label_agreement")},
-        **{f"gen_{name}_fid": f"{values[f'gen_{name}_fid']:.1f}" for name in clips},
-        **{f"gen_{name}_{key}": f"{values[f'gen_{name}_{key}']:.3f}"
-           for name in clips for key in ("frame_change", "window_change")}}
+        f"gen_{name}_{key}": f"{values[f'gen_{name}_{key}']:.{decimals.get(key, 2)}f}"
+        for name, keys in GENERATION_QUOTES.items() for key in keys}
 
 
 def enhancement_part(rows, values, quoted, quick=False):
@@ -514,9 +531,15 @@ def enhancement_part(rows, values, quoted, quick=False):
                  f"{values['enh_colour_clahe_flicker']:.4f} vs "
                  f"{values['enh_colour_original_flicker']:.4f}", "(reported)", True, 0))
     quoted[NOTEBOOKS["05_enhancement"]] = {
-        key: (f"{value:.3f}" if key.endswith("_ssim") else f"{value:.4f}"
-              if key.endswith(("_flicker", "_cast")) else f"{value:.2f}")
-        for key, value in values.items() if key.startswith("enh_")}
+        f"enh_{task}_{key}": _enhancement_text(key, values[f"enh_{task}_{key}"])
+        for task, keys in ENHANCEMENT_QUOTES.items() for key in keys}
+
+
+def _enhancement_text(key, value):
+    """SSIM with 3 decimals, colour cast and flicker with 4, dB with 2."""
+    if key.endswith("_ssim"):
+        return f"{value:.3f}"
+    return f"{value:.4f}" if key.endswith(("_flicker", "_cast")) else f"{value:.2f}"
 
 
 BENCHMARKS = {"baselines": baselines, "prediction": prediction, "completion": completion,
