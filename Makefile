@@ -44,8 +44,13 @@ UNIT_ARGS ?= -n 2 --dist worksteal
 unit: $(STAMP)
 	$(BIN)/pytest -q $(UNIT_ARGS) --durations=10 -m "not exercises" tests --ignore=tests/site
 
+# Two notebooks at a time (pytest-xdist; --dist loadfile keeps each notebook's cells in one
+# kernel, in order): while one kernel starts, imports or plots on one core, the other trains.
+# NOTEBOOK_ARGS="-n 0" runs them one after another.
+NOTEBOOK_ARGS ?= -n 2 --dist loadfile
+
 notebooks: $(STAMP)
-	COURSE_FAST=1 $(BIN)/pytest -q -p no:cacheprovider --nbval-lax \
+	COURSE_FAST=1 $(BIN)/pytest -q -p no:cacheprovider --nbval-lax $(NOTEBOOK_ARGS) \
 		--nbval-cell-timeout=$(CELL_TIMEOUT) --nbval-kernel-startup-timeout=120 \
 		--durations=0 notebooks
 

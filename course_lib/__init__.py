@@ -12,6 +12,8 @@ Modules:
                     (FID/KID-style)
     training        the pattern for custom `train_step` models that also works across
                     replicas
+    recipes         training recipes (optimizer, schedule, weight decay, clipping, early
+                    stopping) and their measured comparison over seeds
     callbacks       sample grids and judge scores during training
     schedulers      diffusion noise schedules and samplers (DDPM, DDIM, flow matching)
     models          one module per model family: gan, pix2pix, vae, unet, diffusion

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # JupyterLab keeps autosaved copies in .ipynb_checkpoints/: they are not course notebooks.
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
-CHAPTERS = ["00_start", "01_gan", "02_diffusion", "03_vae", "04_text", "05_video"]
+CHAPTERS = ["00_start", "01_gan", "02_diffusion", "03_vae", "04_text", "05_video",
+            "06_advanced"]
 
 
 def test_chapter_folders_exist():

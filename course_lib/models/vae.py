@@ -159,7 +159,7 @@ def _label_inputs(num_classes):
 
 
 def build_encoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filters=(32, 64),
-                  hidden_units=128, name="encoder"):
+                  hidden_units=128, kernel_regularizer=None, name="encoder"):
     """The encoder q(z|x[, y]): strided convolutions, then the Gaussian's mean and log-variance.
 
     Args:
@@ -168,6 +168,8 @@ def build_encoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filte
         num_classes: for a CVAE, the number of labels (the encoder then also takes `labels`).
         filters: channels of the stride-2 convolutions.
         hidden_units: width of the dense layer before the two heads.
+        kernel_regularizer: a penalty on every kernel (e.g. `keras.regularizers.L2(1e-4)`),
+            added to the training loss by `VAE.train_step`.
 
     Returns:
         a `keras.Model` mapping images (and labels) to `[mean, log_var]` (float32).
@@ -180,17 +182,18 @@ def build_encoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filte
         # The label as extra constant channels: (batch, H, W, C + num_classes)
         plane = ops.cast(onehot[:, None, None, :], images.dtype) * ops.ones_like(images[..., :1])
         x = layers.Concatenate()([x, plane])
+    penalty = {"kernel_regularizer": kernel_regularizer}
     for f in filters:
-        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu")(x)  # H/2, W/2
-    x = layers.Flatten()(x)
-    x = layers.Dense(hidden_units, activation="relu")(x)
-    mean = layers.Dense(latent_dim, dtype="float32", name="z_mean")(x)
-    log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var")(x)
+        x = layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", **penalty)(x)
+    x = layers.Flatten()(x)  # (batch, H / 2**len(filters) * W / 2**len(filters) * filters[-1])
+    x = layers.Dense(hidden_units, activation="relu", **penalty)(x)
+    mean = layers.Dense(latent_dim, dtype="float32", name="z_mean", **penalty)(x)
+    log_var = layers.Dense(latent_dim, dtype="float32", name="z_log_var", **penalty)(x)
     return keras.Model(inputs if num_classes else images, [mean, log_var], name=name)
 
 
 def build_decoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filters=(64, 32),
-                  hidden_units=128, name="decoder"):
+                  hidden_units=128, kernel_regularizer=None, name="decoder"):
     """The decoder p(x|z[, y]): dense layers, then transposed convolutions up to the image.
 
     Args:
@@ -199,6 +202,7 @@ def build_decoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filte
         num_classes: for a CVAE, the number of labels (the decoder then also takes `labels`).
         filters: channels of the stride-2 transposed convolutions, coarse to fine.
         hidden_units: width of the first dense layer.
+        kernel_regularizer: a penalty on every kernel, as for `build_encoder`.
 
     Returns:
         a `keras.Model` mapping z (and labels) to per-pixel logits (float32), image-shaped.
@@ -210,12 +214,15 @@ def build_decoder(image_shape=(16, 16, 1), latent_dim=2, num_classes=None, filte
         inputs.append(labels)
         h = layers.Concatenate()([h, ops.cast(onehot, z.dtype)])
     start = image_shape[0] // 2 ** len(filters), image_shape[1] // 2 ** len(filters)
-    h = layers.Dense(hidden_units, activation="relu")(h)
-    h = layers.Dense(start[0] * start[1] * filters[0], activation="relu")(h)
+    penalty = {"kernel_regularizer": kernel_regularizer}
+    h = layers.Dense(hidden_units, activation="relu", **penalty)(h)
+    h = layers.Dense(start[0] * start[1] * filters[0], activation="relu", **penalty)(h)
     h = layers.Reshape((*start, filters[0]))(h)
     for f in filters:
-        h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu")(h)
-    logits = layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32", name="logits")(h)
+        h = layers.Conv2DTranspose(f, 3, strides=2, padding="same", activation="relu",
+                                   **penalty)(h)
+    logits = layers.Conv2D(image_shape[-1], 3, padding="same", dtype="float32", name="logits",
+                           **penalty)(h)
     return keras.Model(inputs if num_classes else z, logits, name=name)
 
 
@@ -356,6 +363,8 @@ class VAE(keras.Model):
         with tf.GradientTape() as tape:
             reconstruction, kl = self.loss_terms(images, labels, training=True)
             loss = self._loss(reconstruction, kl)
+            if self.losses:  # weight penalties (kernel_regularizer): trained on, not reported
+                loss = loss + ops.cast(ops.sum(ops.stack(self.losses)), loss.dtype)
             scaled = loss_to_differentiate(loss, self.optimizer)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))

@@ -1,0 +1,102 @@
+"""Quality bars of chapter 6 (advanced practice), measured with the notebooks' recipes.
+
+    python benchmarks/advanced.py [--only recipes] [--notebooks] [--quick]
+
+- recipes (notebook 1): chapter 3's VAE on 300 binarised digits (`course_lib.recipes`),
+  scored by its negative ELBO on the 359 held-out digits (nats per image, lower is better);
+  every recipe of `recipes.COMPARED` once per seed (0, 1, 2), 80 epochs at most; then plain
+  SGD at rate 0.05 without and with clipping at global norm 10, 40 epochs, same seeds.
+  Bars: the best recipe beats the plain one by more than the two spreads (standard deviations
+  over seeds) together; the unclipped run diverges (its training loss ends above the
+  256 ln 2 nats of a coin flip per pixel) in every seed where the clipped one trains.
+`--notebooks` also runs every notebook of the chapter in normal mode.
+`--quick` shrinks the runs (2 epochs, one seed) only to check that the script works end to
+end; it writes no results.
+"""
+
+import re
+import sys
+import time
+
+import bars  # benchmarks/bars.py, next to this script
+import numpy as np
+
+from course_lib import recipes
+
+CHAPTER = "06_advanced"
+NOTEBOOKS = {name: f"notebooks/06_advanced/{name}.ipynb" for name in ("01_training_recipes",)}
+RECIPES = {
+    "recipes": {  # notebooks/06_advanced/01_training_recipes.ipynb, normal mode
+        "num_train": 300, "num_epochs": 80, "seeds": (0, 1, 2), "clip_epochs": 40,
+        "clip_rate": 0.05, "clip_norm": 10.0},
+}
+# The numbers notebook 1's prose quotes, by recipe (mean and spread of the held-out score).
+RECIPE_QUOTES = ("Adam (plain)", "cosine + warm-up", "SGD + momentum", "RMSprop",
+                 "L2 in the loss", "AdamW (decoupled decay)", "early stopping",
+                 "AdamW + cosine + early stopping")
+
+
+def slug(name):
+    """"AdamW + cosine + early stopping" -> "adamw_cosine_early_stopping"."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def recipes_part(rows, values, quoted, quick=False):
+    recipe = RECIPES["recipes"]
+    num_epochs = 2 if quick else recipe["num_epochs"]
+    seeds = recipe["seeds"][:1] if quick else recipe["seeds"]
+    x_train, x_validation = recipes.small_digits(recipe["num_train"])
+    start = time.perf_counter()
+    results = recipes.compare_recipes(recipes.COMPARED, x_train, x_validation, num_epochs,
+                                      seeds)
+    table = recipes.spread(results)
+    seconds = (time.perf_counter() - start) / len(table)
+    for name, (mean, std) in table.items():
+        epochs = np.mean([run.epochs for run in results[name]])
+        values[f"recipes_{slug(name)}_mean"] = mean
+        values[f"recipes_{slug(name)}_std"] = std
+        rows.append((f"held-out -ELBO, {name}",
+                     f"{mean:.2f} +- {std:.2f} nats ({len(seeds)} seeds, {epochs:.0f} epochs)",
+                     "reported", True, seconds))
+    best = min(table, key=lambda name: table[name][0])
+    plain = table["Adam (plain)"]
+    margin = plain[0] - table[best][0]
+    values["recipes_best_margin"] = margin
+    rows.append(("best recipe against plain Adam",
+                 f"{best}: {margin:.2f} nats better; spreads {plain[1]:.2f} + "
+                 f"{table[best][1]:.2f}",
+                 "> spreads", margin > plain[1] + table[best][1], 0.0))
+
+    clip_epochs = 2 if quick else recipe["clip_epochs"]
+    sgd = recipes.Recipe("sgd", recipe["clip_rate"], momentum=0.0)
+    start = time.perf_counter()
+    clipping = recipes.compare_recipes(
+        {"unclipped": sgd, "clipped": sgd.replace(clipnorm=recipe["clip_norm"])},
+        x_train, x_validation, clip_epochs, seeds)
+    seconds = (time.perf_counter() - start) / 2
+    final = {name: [run.history["loss"][-1] for run in runs] for name, runs in clipping.items()}
+    for name in clipping:
+        values[f"clipping_{name}_train_loss"] = float(np.mean(final[name]))
+    values["clipping_clipped_score"] = float(np.mean([run.score for run in clipping["clipped"]]))
+    diverged = all(run.diverged for run in clipping["unclipped"])
+    trained = not any(run.diverged for run in clipping["clipped"])
+    rows.append((f"SGD {recipe['clip_rate']:g}, unclipped / clipped at {recipe['clip_norm']:g}",
+                 f"final training loss {np.mean(final['unclipped']):.1f} / "
+                 f"{np.mean(final['clipped']):.1f} nats (coin flip "
+                 f"{recipes.COIN_FLIP_NATS:.1f}); clipped held-out "
+                 f"{values['clipping_clipped_score']:.2f}",
+                 "diverges / trains", diverged and trained, seconds))
+    quoted[NOTEBOOKS["01_training_recipes"]] = {
+        f"recipes_{slug(name)}_{part}": f"{values[f'recipes_{slug(name)}_{part}']:.{digits}f}"
+        for name in RECIPE_QUOTES for part, digits in (("mean", 1), ("std", 1))}
+
+
+BENCHMARKS = {"recipes": recipes_part}
+
+
+def main():
+    return bars.main(__doc__.split("\n\n")[0], BENCHMARKS, CHAPTER)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
