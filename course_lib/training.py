@@ -2,7 +2,7 @@
 
 Generative models rarely fit `model.compile(loss=...)`: a GAN has two networks and two
 optimizers, a diffusion model draws noise and timesteps inside the step. So they subclass
-`keras.Model` and write their own `train_step` (as keras.io's examples do). Three details make
+`keras.Model` and write their own `train_step` (as keras.io's examples do). Four details make
 such a model train the same on one CPU, under mixed precision, and on several GPUs:
 
 1. **Build before `fit`, inside `strategy.scope()`.** Give the model a `call()` and call
@@ -20,6 +20,9 @@ such a model train the same on one CPU, under mixed precision, and on several GP
    `keras.optimizers.LossScaleOptimizer` when the policy is `mixed_float16`;
    `loss_to_differentiate` multiplies by its loss scale and `apply_gradients` divides it out
    again (skipping steps whose gradients overflowed).
+4. **Add the weight penalties.** `compile(loss=...)` adds a model's `losses` (from
+   `kernel_regularizer=...`) itself; a custom step must do it (`with_penalties`), or a
+   regularizer is silently ignored.
 
 Example:
 
@@ -32,7 +35,8 @@ Example:
         def train_step(self, data):
             with tf.GradientTape() as tape:
                 loss = ...                                     # mean over this replica's batch
-                scaled = loss_to_differentiate(loss, self.optimizer_a)
+                scaled = loss_to_differentiate(with_penalties(loss, self.net_a),
+                                               self.optimizer_a)
             grads = tape.gradient(scaled, self.net_a.trainable_variables)
             self.optimizer_a.apply_gradients(zip(grads, self.net_a.trainable_variables))
             self.loss_tracker.update_state(loss)               # the undivided loss
@@ -85,3 +89,16 @@ def loss_to_differentiate(loss, optimizer):
     """
     loss = keras.ops.cast(loss, "float32") / num_replicas()
     return optimizer.scale_loss(loss)
+
+
+def with_penalties(loss, network):
+    """`loss` plus the weight penalties of `network` (`kernel_regularizer=...`): what to train on.
+
+    `compile(loss=...)` adds a model's `losses` itself; a custom `train_step` must add them,
+    or a regularizer is silently ignored. Track `loss` without them in the metrics: a penalty
+    is not part of how well the model fits the data.
+    """
+    penalties = network.losses
+    if not penalties:
+        return loss
+    return loss + keras.ops.cast(keras.ops.sum(keras.ops.stack(penalties)), loss.dtype)

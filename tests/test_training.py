@@ -76,3 +76,34 @@ def test_prepare_optimizer_names_the_fix_for_an_unbuilt_network():
     network = keras.Sequential([keras.layers.Dense(2)])
     with pytest.raises(ValueError, match="build the network first"):
         prepare_optimizer(keras.optimizers.Adam(), network.trainable_variables)
+
+
+def test_custom_train_steps_train_on_weight_penalties():
+    """A regularizer on a network's kernel is part of the loss its train_step differentiates
+    (a custom train_step that forgot `network.losses` would ignore it silently)."""
+    from keras import layers
+
+    from course_lib.models.gan import GAN, build_mlp_discriminator, build_mlp_generator
+    from course_lib.training import with_penalties
+
+    plain = keras.Sequential([keras.Input((2,)), layers.Dense(3)])
+    assert with_penalties(1.5, plain) == 1.5
+    penalised = keras.Sequential([keras.Input((2,)), layers.Dense(
+        3, kernel_initializer="ones", kernel_regularizer=keras.regularizers.L2(0.5))])
+    assert np.isclose(float(with_penalties(np.float32(1.5), penalised)), 1.5 + 0.5 * 6)
+
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    kernels = []
+    for strength in (0.0, 10.0):
+        keras.utils.set_random_seed(0)
+        generator, discriminator = build_mlp_generator(2, 2), build_mlp_discriminator(2)
+        if strength:  # a penalty on every kernel of the discriminator
+            for variable in discriminator.trainable_weights:
+                if variable.path.endswith("kernel"):
+                    variable.regularizer = keras.regularizers.L2(strength)
+        gan = GAN(generator, discriminator, seed=0)
+        gan.compile(keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-3))
+        gan.fit(x, batch_size=32, epochs=2, verbose=0)
+        kernels.append(sum(float(np.sum(v.numpy() ** 2)) for v in discriminator.trainable_weights
+                           if v.path.endswith("kernel")))
+    assert kernels[1] < 0.9 * kernels[0]

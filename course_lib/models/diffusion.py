@@ -56,7 +56,7 @@ from keras import ops
 
 from course_lib import sampling
 from course_lib.schedulers import DDIMScheduler, DDPMScheduler, FlowMatchingScheduler
-from course_lib.training import loss_to_differentiate, prepare_optimizer
+from course_lib.training import loss_to_differentiate, prepare_optimizer, with_penalties
 
 PACKAGE = "course_lib"
 OBJECTIVES = ("eps", "v", "flow")
@@ -208,7 +208,7 @@ class DiffusionModel(keras.Model):
         with tf.GradientTape() as tape:
             prediction, target = self.compute_loss_terms(x0, labels, training=True)
             loss = ops.mean(ops.square(prediction - target))
-            scaled = loss_to_differentiate(loss, self.optimizer)
+            scaled = loss_to_differentiate(with_penalties(loss, self.network), self.optimizer)
         grads = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
         self._update_ema()

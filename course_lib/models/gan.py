@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from course_lib.training import loss_to_differentiate, prepare_optimizer
+from course_lib.training import loss_to_differentiate, prepare_optimizer, with_penalties
 
 PACKAGE = "course_lib"
 
@@ -437,7 +437,8 @@ class GAN(keras.Model):
             real_logits = self.discriminate(real, labels, training=True)
             fake_logits = self.discriminate(fake, labels, training=True)
             d_loss = discriminator_loss(real_logits, fake_logits, self.label_smoothing)
-            scaled = loss_to_differentiate(d_loss, self.d_optimizer)
+            scaled = loss_to_differentiate(with_penalties(d_loss, self.discriminator),
+                                           self.d_optimizer)
         self._apply(self.d_optimizer, scaled, tape, d_vars)
 
         # 2. Generator: fresh z, trained so that D calls its samples real (non-saturating).
@@ -445,7 +446,8 @@ class GAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generate(self.latents(batch_size), fake_labels, training=True)
             g_loss = generator_loss(self.discriminate(fake, fake_labels, training=True))
-            scaled = loss_to_differentiate(g_loss, self.g_optimizer)
+            scaled = loss_to_differentiate(with_penalties(g_loss, self.generator),
+                                           self.g_optimizer)
         self._apply(self.g_optimizer, scaled, tape, g_vars)
 
         self.d_loss_tracker.update_state(d_loss)
@@ -544,13 +546,15 @@ class WGANGP(GAN):
                 gp = gradient_penalty(self.discriminator, real, fake, labels,
                                       seed=self.seed_generator)
                 d_loss = critic_loss(real_scores, fake_scores) + self.gp_weight * gp
-                scaled = loss_to_differentiate(d_loss, self.d_optimizer)
+                scaled = loss_to_differentiate(with_penalties(d_loss, self.discriminator),
+                                               self.d_optimizer)
             self._apply(self.d_optimizer, scaled, tape, d_vars)
 
         with tf.GradientTape() as tape:
             fake = self.generate(self.latents(batch_size), labels, training=True)
             g_loss = wasserstein_generator_loss(self.discriminate(fake, labels, training=True))
-            scaled = loss_to_differentiate(g_loss, self.g_optimizer)
+            scaled = loss_to_differentiate(with_penalties(g_loss, self.generator),
+                                           self.g_optimizer)
         self._apply(self.g_optimizer, scaled, tape, g_vars)
 
         self.d_loss_tracker.update_state(d_loss)

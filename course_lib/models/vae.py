@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from course_lib.training import loss_to_differentiate
+from course_lib.training import loss_to_differentiate, with_penalties
 
 PACKAGE = "course_lib"
 
@@ -362,9 +362,7 @@ class VAE(keras.Model):
         images, labels = self._unpack(data)
         with tf.GradientTape() as tape:
             reconstruction, kl = self.loss_terms(images, labels, training=True)
-            loss = self._loss(reconstruction, kl)
-            if self.losses:  # weight penalties (kernel_regularizer): trained on, not reported
-                loss = loss + ops.cast(ops.sum(ops.stack(self.losses)), loss.dtype)
+            loss = with_penalties(self._loss(reconstruction, kl), self)  # + kernel penalties
             scaled = loss_to_differentiate(loss, self.optimizer)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
