@@ -107,7 +107,8 @@ def build(name, batch_size, steps):
 
 
 def measure(name, policy, jit, batch_size, steps, device_kind):
-    """Trains `name` under `policy` for 1 + `steps`... and returns a result dict."""
+    """Trains `name` under `policy` for two epochs of `steps` steps (the second is timed) and
+    returns {per_second, peak_mib, finite}, or {error} if it could not train."""
     import keras
     import tensorflow as tf
 
