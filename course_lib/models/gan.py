@@ -293,6 +293,9 @@ class GAN(keras.Model):
         discriminator: a model mapping samples to logits, e.g. `build_discriminator`.
         label_smoothing: one-sided label smoothing of the discriminator's real targets.
         seed: seed of the latent vectors drawn in training and by `sample`.
+        augment: None, or a differentiable function (e.g. `course_lib.augment.DiffAugment`)
+            applied in training to every batch the discriminator sees, real and generated,
+            in both networks' steps (DiffAugment, Zhao et al. 2020).
 
     Call arguments:
         inputs: latent vectors z (batch, latent_dim). Returns the generator's samples.
@@ -303,7 +306,8 @@ class GAN(keras.Model):
     near 1 and d_fake near 0 when D wins).
     """
 
-    def __init__(self, generator, discriminator, label_smoothing=0.0, seed=None, **kwargs):
+    def __init__(self, generator, discriminator, label_smoothing=0.0, seed=None, augment=None,
+                 **kwargs):
         if "conditional" in kwargs:
             raise TypeError(f"{type(self).__name__} reads `conditional` from its networks: "
                             "build both with num_classes=... (or neither) instead of passing it")
@@ -317,6 +321,7 @@ class GAN(keras.Model):
         self.num_classes = _num_classes(generator) if self.conditional else None
         self.label_smoothing = float(label_smoothing)
         self.seed = seed
+        self.augment = augment
         self.latent_dim = int(generator.inputs[0].shape[-1])  # z is the generator's first input
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
@@ -377,7 +382,10 @@ class GAN(keras.Model):
                               training=training)
 
     def discriminate(self, samples, labels=None, training=False):
-        """The discriminator's logits (batch, 1)."""
+        """The discriminator's logits (batch, 1); in training, of the augmented samples when
+        the model has `augment`."""
+        if training and self.augment is not None:
+            samples = self.augment(samples)
         return self.discriminator(self._with_labels(samples, labels), training=training)
 
     def call(self, inputs, training=False):
@@ -464,12 +472,16 @@ class GAN(keras.Model):
             "discriminator": keras.saving.serialize_keras_object(self.discriminator),
             "label_smoothing": self.label_smoothing,
             "seed": self.seed,
+            "augment": (None if self.augment is None
+                        else keras.saving.serialize_keras_object(self.augment)),
         }
 
     @classmethod
     def from_config(cls, config):
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        if config.get("augment") is not None:
+            config["augment"] = keras.saving.deserialize_keras_object(config["augment"])
         return cls(**config)
 
 
