@@ -200,14 +200,15 @@ def build_optimizer(recipe, steps_per_epoch, num_epochs):
     rate = learning_rate_schedule(recipe.schedule, recipe.learning_rate, total,
                                   round(recipe.warmup_epochs * steps_per_epoch))
     common = {"global_clipnorm": recipe.clipnorm}
-    if recipe.weight_decay:
+    if recipe.weight_decay or recipe.optimizer == "adamw":
+        # AdamW gets the recipe's decay even when it is 0 (then it is Adam): Keras's own
+        # default of 0.004 would otherwise apply where the recipe says none.
         common["weight_decay"] = recipe.weight_decay
     if recipe.optimizer == "sgd":
         return keras.optimizers.SGD(rate, momentum=recipe.momentum, **common)
     if recipe.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(rate, **common)
-    if recipe.optimizer == "adamw":  # AdamW is Adam with a default decay of 0.004
-        common.setdefault("weight_decay", 0.004)
+    if recipe.optimizer == "adamw":
         return keras.optimizers.AdamW(rate, **common)
     return keras.optimizers.Adam(rate, **common)
 

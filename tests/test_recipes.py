@@ -56,8 +56,10 @@ def test_build_optimizer_clips_the_global_norm_and_decays_weights():
     sgd = recipes.build_optimizer(Recipe("sgd", 0.1, clipnorm=1.0), 10, 5)
     assert isinstance(sgd, keras.optimizers.SGD) and sgd.global_clipnorm == 1.0
     assert np.isclose(sgd.momentum, 0.9)
-    adamw = recipes.build_optimizer(Recipe("adamw"), 10, 5)
-    assert isinstance(adamw, keras.optimizers.AdamW) and np.isclose(adamw.weight_decay, 0.004)
+    adamw = recipes.build_optimizer(Recipe("adamw", weight_decay=0.3), 10, 5)
+    assert isinstance(adamw, keras.optimizers.AdamW) and np.isclose(adamw.weight_decay, 0.3)
+    # a decay of 0 is 0, not Keras's default of 0.004
+    assert recipes.build_optimizer(Recipe("adamw"), 10, 5).weight_decay == 0.0
     adam = recipes.build_optimizer(Recipe(weight_decay=0.1, schedule="cosine"), 10, 5)
     assert np.isclose(adam.weight_decay, 0.1)
     # one step of decoupled decay with a zero gradient shrinks w by lr * wd
