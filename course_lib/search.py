@@ -223,3 +223,45 @@ def run_search(name, x_train, x_validation, x_test, max_epochs, budget_epochs, s
     return SearchResult(name, float(best_trial.score),
                         _searched(best_trial.hyperparameters.values), test_score, curve,
                         trials, spent, seconds)
+
+
+def train_in_pieces(values, pieces, x_train, x_validation, seed=0, batch_size=32):
+    """Train one point of the search space in pieces, as Hyperband continues a trial.
+
+    Each piece builds a new model and a new AdamW (as KerasTuner does when it continues a
+    trial), loads the best epoch's weights of the piece before, and trains `pieces[i]` more
+    epochs. `pieces=(9,)` is one trial of 9 epochs; `pieces=(1, 2, 6)` is the path of the
+    winner of Hyperband's most aggressive bracket at `max_epochs=9`.
+
+    Args:
+        values: {"learning_rate", "weight_decay", "latent_dim"}, e.g. a `SearchResult`'s
+            `best_values`.
+        pieces: epochs of each piece, positive integers.
+
+    Returns:
+        The best validation negative ELBO after each piece (nats per image).
+    """
+    if not pieces or any(int(epochs) != epochs or epochs < 1 for epochs in pieces):
+        raise ValueError(f"pieces must be positive whole numbers of epochs, got {pieces!r}.")
+    missing = {"learning_rate", "weight_decay", "latent_dim"} - set(values)
+    if missing:
+        raise ValueError(f"values lacks {sorted(missing)}: pass a SearchResult's best_values.")
+    hp = keras_tuner.HyperParameters()
+    for key in ("learning_rate", "weight_decay", "latent_dim"):
+        hp.Fixed(key, values[key])
+    hypermodel = RecipeHyperModel(batch_size=batch_size, seed=seed)
+    weights, best, scores = None, math.inf, []
+    for epochs in pieces:
+        model = hypermodel.build(hp)
+        if weights is not None:
+            model.set_weights(weights)
+        keep_best = keras.callbacks.EarlyStopping(patience=int(epochs) + 1,
+                                                  restore_best_weights=True)
+        history = hypermodel.fit(hp, model, x_train, x_validation, epochs=int(epochs),
+                                 callbacks=[keep_best], verbose=0)
+        piece_best = min(history.history["val_loss"])
+        if piece_best < best:  # KerasTuner continues from the best epoch so far
+            best, weights = piece_best, model.get_weights()
+        scores.append(float(best))
+        keras.backend.clear_session(free_memory=True)
+    return scores

@@ -60,3 +60,15 @@ def test_hyperband_search_spends_its_epochs_and_reports_a_monotone_curve():
     assert set(result.best_values) == {"learning_rate", "weight_decay", "latent_dim"}
     assert np.isfinite(result.test_score) and 0 < result.test_score < 300
     assert sorted({epochs for _, epochs, _ in result.trials}) == [1, 2, 3]
+
+
+def test_train_in_pieces_keeps_the_best_score_and_rejects_bad_pieces():
+    x_train, x_validation, _ = (x[:64] for x in search.search_digits())
+    point = {"learning_rate": 3e-3, "weight_decay": 0.5, "latent_dim": 4}
+    scores = search.train_in_pieces(point, (1, 2), x_train, x_validation)
+    assert len(scores) == 2 and scores[1] <= scores[0]  # the best so far never worsens
+    assert scores[-1] < recipes.COIN_FLIP_NATS  # it learned
+    with pytest.raises(ValueError, match="positive whole numbers"):
+        search.train_in_pieces(point, (1, 0), x_train, x_validation)
+    with pytest.raises(ValueError, match="lacks"):
+        search.train_in_pieces({"learning_rate": 1e-3}, (1,), x_train, x_validation)
