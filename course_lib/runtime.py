@@ -186,6 +186,9 @@ def make_strategy(device, kind="auto"):
     if kind == "default":
         return tf.distribute.get_strategy()
     if kind == "mirrored":
+        cpus = tf.config.list_logical_devices("CPU")
+        if device.kind == "cpu" and len(cpus) > 1:  # logical CPUs from split_cpu
+            return tf.distribute.MirroredStrategy([cpu.name for cpu in cpus])
         return tf.distribute.MirroredStrategy()
     if device.kind == "tpu":
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
@@ -195,6 +198,30 @@ def make_strategy(device, kind="auto"):
     if device.kind == "gpu" and device.count > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def split_cpu(count):
+    """Splits the CPU into `count` logical devices that `tf.distribute` can use as replicas.
+
+    They share the same cores, so training gets no faster; it lets a laptop run the code of
+    several GPUs (`MirroredStrategy`) and check that it trains the same. TensorFlow accepts
+    this only before it starts its runtime (its first op or device query).
+    """
+    import tensorflow as tf
+
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}.")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if len(current or [None]) == count:
+        return
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(count)])
+    except RuntimeError as error:
+        raise RuntimeError(
+            f"Cannot split the CPU into {count} devices: TensorFlow has already started in this "
+            "process. Restart the kernel and call setup(..., cpu_replicas=...) first.") from error
 
 
 @contextlib.contextmanager
@@ -293,7 +320,7 @@ def seed_everything(seed):
 
 
 def setup(seed=42, precision="auto", strategy="auto", deterministic=False, fast=None,
-          verbose=True):
+          verbose=True, cpu_replicas=1):
     """Prepares the notebook's runtime and returns a `Runtime`.
 
     Args:
@@ -304,11 +331,15 @@ def setup(seed=42, precision="auto", strategy="auto", deterministic=False, fast=
         deterministic: also make TensorFlow ops deterministic (slower; for checked outputs).
         fast: force fast mode on or off; None reads `COURSE_FAST`.
         verbose: print the one-line summary.
+        cpu_replicas: split the CPU into this many logical devices (see `split_cpu`), so that
+            `strategy="mirrored"` has replicas to mirror on a machine without GPUs.
     """
     with native_stderr_silenced():
         import keras
         import tensorflow as tf
 
+        if cpu_replicas != 1:
+            split_cpu(cpu_replicas)
         device = detect_device()
     quiet_tensorflow()
     if precision == "auto":
