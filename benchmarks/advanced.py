@@ -20,6 +20,14 @@
   piece and in Hyperband's three pieces (1, 2 and 6 epochs, a new AdamW for each), seeds 0,
   1, 2. Bar: the pieces score lower by more than the two spreads together (what the notebook
   says of why Hyperband won).
+- distributed (notebook 6): the VAE with Adam at batch 32 and rate 1e-3 against batch 128 at
+  the same rate and at the rates of the square-root and linear scaling rules, and batch 32 at
+  the linear rule's rate (a control), 10 epochs,
+  seeds 0, 1, 2 (validation -ELBO, reported); then the worker program of
+  `course_lib.distributed` for 20 epochs in one process, in two MultiWorkerMirroredStrategy
+  processes, and in two processes of which one is killed after epoch 10 and the cluster
+  restarted. Bars: the two workers' final training loss within 2% of one process's; the
+  killed run records every epoch exactly once.
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (2 epochs, one seed) only to check that the script works end to
 end; it writes no results.
@@ -36,7 +44,8 @@ from course_lib import recipes
 
 CHAPTER = "06_advanced"
 NOTEBOOKS = {name: f"notebooks/06_advanced/{name}.ipynb"
-             for name in ("01_training_recipes", "02_hyperparameter_search")}
+             for name in ("01_training_recipes", "02_hyperparameter_search",
+                          "06_distributed_training")}
 RECIPES = {
     "recipes": {  # notebooks/06_advanced/01_training_recipes.ipynb, normal mode
         "num_train": 300, "num_epochs": 80, "seeds": (0, 1, 2), "clip_epochs": 40,
@@ -46,6 +55,9 @@ RECIPES = {
     # and Hyperband all chose at seed 2, trained in one piece and in Hyperband's pieces.
     "pieces": {"point": {"learning_rate": 0.0028, "weight_decay": 0.73, "latent_dim": 4},
                "pieces": (1, 2, 6), "seeds": (0, 1, 2)},
+    # notebooks/06_advanced/06_distributed_training.ipynb, normal mode
+    "distributed": {"base_batch": 32, "batch": 128, "learning_rate": 1e-3, "epochs": 10,
+                    "seeds": (0, 1, 2), "worker_epochs": 20, "kill_after": 10},
 }
 # The numbers notebook 1's prose quotes, by recipe (mean and spread of the held-out score).
 RECIPE_QUOTES = ("Adam (plain)", "cosine + warm-up", "SGD + momentum", "RMSprop",
@@ -170,7 +182,65 @@ def pieces_part(rows, values, quoted, quick=False):
         for name in ("one", "pieces") for stat in ("mean", "std")})
 
 
-BENCHMARKS = {"recipes": recipes_part, "search": search_part, "pieces": pieces_part}
+def distributed_part(rows, values, quoted, quick=False):
+    import tempfile
+
+    from course_lib import distributed, recipes
+
+    recipe = RECIPES["distributed"]
+    epochs = 2 if quick else recipe["epochs"]
+    seeds = recipe["seeds"][:1] if quick else recipe["seeds"]
+    x_train, x_validation = recipes.small_digits()
+    start = time.perf_counter()
+    runs = {"base": (recipe["base_batch"], "none")}
+    runs.update({rule: (recipe["batch"], rule) for rule in ("none", "sqrt", "linear")})
+    runs["control"] = (recipe["base_batch"], "control")  # the base batch at the linear rate
+    for name, (batch, rule) in runs.items():
+        rate = distributed.scale_learning_rate(
+            recipe["learning_rate"], recipe["base_batch"],
+            recipe["batch"] if rule == "control" else batch,
+            "linear" if rule == "control" else rule)
+        scores = [recipes.train_recipe(recipes.Recipe("adam", rate), x_train, x_validation,
+                                       epochs, seed, batch_size=batch).score for seed in seeds]
+        values[f"scaling_{name}_mean"] = float(np.mean(scores))
+        values[f"scaling_{name}_std"] = float(np.std(scores, ddof=1) if len(scores) > 1 else 0)
+    rows.append(("batch 32; 128 at rates x1, x2, x4; 32 at x4: validation -ELBO",
+                 " / ".join(f"{values[f'scaling_{name}_mean']:.2f}" for name in runs)
+                 + f" nats ({len(seeds)} seeds, {epochs} epochs)", "reported", True,
+                 time.perf_counter() - start))
+
+    worker_epochs = 3 if quick else recipe["worker_epochs"]
+    kill_after = 1 if quick else recipe["kill_after"]
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        one = distributed.run_workers(f"{folder}/one", 1, worker_epochs)
+        two = distributed.run_workers(f"{folder}/two", 2, worker_epochs)
+        killed = distributed.run_workers(f"{folder}/killed", 2, worker_epochs,
+                                         kill_after=kill_after)
+    for name, records in (("one", one), ("two", two), ("killed", killed)):
+        values[f"workers_{name}_loss"] = records[-1]["loss"]
+        values[f"workers_{name}_seconds"] = records[-1]["seconds"]
+    gap = abs(values["workers_two_loss"] - values["workers_one_loss"]) / values["workers_one_loss"]
+    values["workers_gap_percent"] = 100 * gap
+    rows.append(("two workers against one process: final training loss",
+                 f"{values['workers_two_loss']:.2f} against {values['workers_one_loss']:.2f} "
+                 f"nats ({100 * gap:.2f}%)", "within 2%", gap < 0.02,
+                 time.perf_counter() - start))
+    epochs_seen = [record["epoch"] for record in killed]
+    values["workers_killed_lost_epochs"] = len(set(range(worker_epochs)) - set(epochs_seen))
+    rows.append((f"a worker killed after epoch {kill_after}, the cluster restarted",
+                 f"epochs recorded {epochs_seen[0]}..{epochs_seen[-1]} ({len(epochs_seen)}), "
+                 f"final loss {values['workers_killed_loss']:.2f}",
+                 "every epoch once", epochs_seen == list(range(worker_epochs)), 0.0))
+    where = "notebooks/06_advanced/06_distributed_training.ipynb"
+    quoted[where] = {f"scaling_{name}_{stat}": f"{values[f'scaling_{name}_{stat}']:.1f}"
+                     for name in runs for stat in ("mean", "std")}
+    quoted[where].update({f"workers_{name}_loss": f"{values[f'workers_{name}_loss']:.2f}"
+                          for name in ("one", "two", "killed")})
+
+
+BENCHMARKS = {"recipes": recipes_part, "search": search_part, "pieces": pieces_part,
+              "distributed": distributed_part}
 
 
 def main():

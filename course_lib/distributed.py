@@ -10,7 +10,8 @@ Two things here:
 
 - `LocalCluster` starts N worker processes on this machine, each with its `TF_CONFIG` on free
   localhost ports, and always cleans them up (a dead worker stops the others, which would
-  otherwise wait for it in the next all-reduce).
+  otherwise wait for it in the next all-reduce until the strategy's health check gives up), and
+  a worker whose launcher dies exits too.
 - `fit` is the training loop the workers run. Keras 3's `model.fit` fails under
   `MultiWorkerMirroredStrategy` (keras-team/keras#20585: its data adapter meets `PerReplica`
   values it cannot handle), so `fit` drives the model's own `train_step` (the course's pattern,
@@ -36,6 +37,7 @@ import sys
 import time
 
 LOSSES_FILE = "losses.jsonl"
+LAUNCHER_ENV = "COURSE_LAUNCHER_PID"  # set by LocalCluster: a worker exits if its launcher dies
 
 
 def free_ports(count):
@@ -91,7 +93,8 @@ class LocalCluster:
         ports = free_ports(self.num_workers)
         self.processes = []
         for index in range(self.num_workers):
-            env = {**os.environ, **self.env, "TF_CONFIG": tf_config(ports, index)}
+            env = {**os.environ, **self.env, "TF_CONFIG": tf_config(ports, index),
+                   LAUNCHER_ENV: str(os.getpid())}
             with open(self.log_dir / f"worker-{index}.log", "ab") as log:
                 self.processes.append(subprocess.Popen(
                     self.command, env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -157,13 +160,14 @@ def scale_learning_rate(rate, base_batch, batch, rule="linear"):
     "linear" multiplies it by batch / base_batch (Goyal et al. 2017, for SGD: k times the
     batch averages k times the examples per step, so a step k times larger covers the same
     ground in k times fewer steps); "sqrt" by its square root (the rule Malladi et al. 2022
-    derive for Adam, whose step does not grow with the gradient); "none" keeps it.
+    derive for Adam, together with changes to its betas and epsilon that this leaves out);
+    "none" keeps it.
     """
+    if base_batch <= 0 or batch <= 0:
+        raise ValueError(f"batch sizes must be positive, got {base_batch} and {batch}.")
     factors = {"linear": batch / base_batch, "sqrt": (batch / base_batch) ** 0.5, "none": 1.0}
     if rule not in factors:
         raise ValueError(f"rule must be one of {sorted(factors)}, got {rule!r}.")
-    if base_batch < 1 or batch < 1:
-        raise ValueError(f"batch sizes must be positive, got {base_batch} and {batch}.")
     return rate * factors[rule]
 
 
@@ -188,19 +192,27 @@ def run_workers(out_dir, num_workers=2, epochs=10, kill_after=None, timeout=600,
         command += [f"--{key.replace('_', '-')}", str(value)]
     if kill_after is not None and not 0 < kill_after < epochs:
         raise ValueError(f"kill_after must be in (0, {epochs}), got {kill_after}.")
-    if kill_after is not None and "pause" not in options:
-        command += ["--pause", "2"]  # time to kill a worker between two epochs
-    cluster = LocalCluster(command, num_workers, log_dir=out_dir / "logs")
+    if kill_after is not None and read_losses(out_dir):
+        raise ValueError(f"{out_dir} already holds a run: a kill needs a fresh folder.")
+    if kill_after is not None:
+        command += ["--pause-at", str(kill_after)]  # time to kill a worker after that epoch
+    # One replica per process, also on a machine with GPUs (each worker would take them all).
+    cluster = LocalCluster(command, num_workers, log_dir=out_dir / "logs",
+                           env={"CUDA_VISIBLE_DEVICES": ""})
+    victim = num_workers - 1
     deadline = time.monotonic() + timeout
     with cluster:
         if kill_after is not None:
-            while len(read_losses(out_dir)) < kill_after:
+            # Kill once the chief has recorded the epoch and the victim has saved it too (it
+            # prints the epoch after saving), so that both restore the same epoch.
+            while (len(read_losses(out_dir)) < kill_after
+                   or f"epoch {kill_after - 1}:" not in cluster.log(victim)):
                 if time.monotonic() > deadline or any(
                         process.poll() is not None for process in cluster.processes):
                     raise RuntimeError("The workers stopped or stalled before the kill; worker "
                                        f"0 said:\n{cluster.log(0)[-3000:]}")
                 time.sleep(0.2)
-            cluster.kill(num_workers - 1)
+            cluster.kill(victim)
             cluster.wait(timeout=60)
             cluster.start()
         codes = cluster.wait(timeout=max(1.0, deadline - time.monotonic()))
@@ -221,8 +233,10 @@ def read_losses(out_dir):
 def is_chief(strategy):
     """Worker 0 (or a single process) writes what must be written once."""
     resolver = getattr(strategy, "cluster_resolver", None)
-    return resolver is None or resolver.task_type in (None, "chief") or (
-        resolver.task_type == "worker" and resolver.task_id == 0)
+    if resolver is None or resolver.task_type in (None, "chief"):
+        return True
+    has_chief = "chief" in resolver.cluster_spec().jobs
+    return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
 
 
 def fit(model, make_dataset, strategy, epochs, checkpoint_dir, on_epoch_end=None):
@@ -256,7 +270,7 @@ def fit(model, make_dataset, strategy, epochs, checkpoint_dir, on_epoch_end=None
     manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=2)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    first = int(epoch_done.numpy())
+    first = _agreed_epoch(strategy, epoch_done)
 
     @tf.function
     def train_step(batch):
@@ -280,8 +294,47 @@ def fit(model, make_dataset, strategy, epochs, checkpoint_dir, on_epoch_end=None
     return first
 
 
+def _agreed_epoch(strategy, epoch_done):
+    """The restored epoch, checked to be the same on every worker (each restores its own copy)."""
+    import tensorflow as tf
+
+    @tf.function
+    def sums():
+        def replica_fn():
+            context = tf.distribute.get_replica_context()
+            value = tf.cast(epoch_done, tf.float64)
+            return (context.all_reduce(tf.distribute.ReduceOp.SUM, value),
+                    context.all_reduce(tf.distribute.ReduceOp.SUM, value * value))
+        return strategy.run(replica_fn)
+
+    # The values are all equal exactly when N * sum(v^2) == sum(v)^2; every worker computes
+    # the same two sums, so all of them reach the same verdict.
+    total, squares = (float(strategy.experimental_local_results(x)[0]) for x in sums())
+    replicas = strategy.num_replicas_in_sync
+    if replicas * squares != total * total:
+        raise RuntimeError(f"The workers restored different epochs (mean {total / replicas:g}): "
+                           "their checkpoint folders disagree. Delete the newer checkpoints or "
+                           "all of them and start again.")
+    return int(epoch_done.numpy())
+
+
+def _exit_with_launcher(launcher_pid):
+    """Ends this worker if the process that launched it dies (so no orphan keeps training)."""
+    import threading
+
+    def watch():
+        while True:
+            if os.getppid() != launcher_pid:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _train_vae(args):
     """The worker program: the VAE of `course_lib.recipes` on the recipes' 300 digits."""
+    if os.environ.get(LAUNCHER_ENV):
+        _exit_with_launcher(int(os.environ[LAUNCHER_ENV]))
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
@@ -315,8 +368,8 @@ def _train_vae(args):
             with open(out / LOSSES_FILE, "a") as file:
                 file.write(json.dumps(record) + "\n")
         print(f"epoch {epoch}: {logs}", flush=True)
-        if args.pause:
-            time.sleep(args.pause)  # room for a demonstration to kill a worker mid-run
+        if epoch + 1 == args.pause_at:
+            time.sleep(3)  # room for a demonstration to kill a worker mid-run
 
     out.mkdir(parents=True, exist_ok=True)
     first = fit(model, make_dataset, strategy, args.epochs, out / "checkpoints", on_epoch_end)
@@ -333,7 +386,8 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="TensorFlow threads per worker")
-    parser.add_argument("--pause", type=float, default=0.0, help="seconds after each epoch")
+    parser.add_argument("--pause-at", type=int, default=0,
+                        help="wait 3 s after this many epochs (to kill a worker there)")
     args = parser.parse_args(argv)
     if args.global_batch < 1 or args.epochs < 1:
         parser.error("--global-batch and --epochs must be positive")

@@ -177,7 +177,8 @@ def make_strategy(device, kind="auto"):
     Args:
         device: a `DeviceInfo`.
         kind: "auto" (TPUStrategy on a TPU, MirroredStrategy on 2+ GPUs, else the default),
-            "default" or "mirrored".
+            "default" or "mirrored" (over the GPUs if there are several, else over the
+            logical CPUs of `split_cpu` if there are several, else on one device).
     """
     import tensorflow as tf
 
@@ -187,7 +188,8 @@ def make_strategy(device, kind="auto"):
         return tf.distribute.get_strategy()
     if kind == "mirrored":
         cpus = tf.config.list_logical_devices("CPU")
-        if device.kind == "cpu" and len(cpus) > 1:  # logical CPUs from split_cpu
+        several_gpus = device.kind == "gpu" and device.count > 1
+        if len(cpus) > 1 and not several_gpus:  # logical CPUs from split_cpu
             return tf.distribute.MirroredStrategy([cpu.name for cpu in cpus])
         return tf.distribute.MirroredStrategy()
     if device.kind == "tpu":

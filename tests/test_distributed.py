@@ -74,3 +74,12 @@ except RuntimeError as error:
                             timeout=120)
     assert "replicas 2" in result.stdout, result.stderr[-2000:]
     assert "refused: Cannot split the CPU into 3 devices" in result.stdout
+
+
+def test_workers_that_restored_different_epochs_refuse_to_go_on(tmp_path):
+    distributed.run_workers(tmp_path, 2, epochs=2, timeout=240, num_train=64)
+    state = tmp_path / "checkpoints" / "worker-1" / "checkpoint"  # worker 1 forgets epoch 2
+    state.write_text(state.read_text().replace('ckpt-2"', 'ckpt-1"', 1))
+    with pytest.raises(RuntimeError, match="exited with") as error:
+        distributed.run_workers(tmp_path, 2, epochs=3, timeout=240, num_train=64)
+    assert "restored different epochs" in str(error.value)
