@@ -16,9 +16,9 @@ Two things here:
   `MultiWorkerMirroredStrategy` (keras-team/keras#20585: its data adapter meets `PerReplica`
   values it cannot handle), so `fit` drives the model's own `train_step` (the course's pattern,
   `course_lib.training`) with `strategy.run` over a distributed dataset. After every epoch it
-  writes a checkpoint (the model, its optimizer and the epoch counter); started again after a
-  crash it restores the latest one and goes on with the next epoch, so no finished epoch is
-  lost or trained twice.
+  writes a checkpoint (the model, its optimizer, its random streams and the epoch counter);
+  started again after a crash it restores the latest one and goes on with the next epoch, so no
+  finished epoch is lost or trained twice.
 
 `python -m course_lib.distributed --out DIR` is the worker program: chapter 3's VAE on 300
 binarised digits (`recipes.small_digits`), with the per-epoch losses appended to
@@ -266,7 +266,11 @@ def fit(model, make_dataset, strategy, epochs, checkpoint_dir, on_epoch_end=None
         checkpoint_dir = checkpoint_dir / f"worker-{strategy.cluster_resolver.task_id}"
     with strategy.scope():
         epoch_done = tf.Variable(0, dtype=tf.int64, trainable=False, name="epochs_done")
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_done)
+    # The random streams (e.g. the VAE's draws of z) go in too, so that a resumed run draws
+    # what an uninterrupted one would have drawn.
+    random_states = [v for v in model.variables if v.path.endswith("seed_generator_state")]
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_done,
+                                     random_states=random_states)
     manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=2)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()

@@ -12,8 +12,8 @@ def test_separable_convolution_weights_and_flops_match_the_formulas():
     full = keras.Model(inputs, layers.Conv2D(64, 3, padding="same", use_bias=False)(inputs))
     separable = keras.Model(inputs, layers.SeparableConv2D(64, 3, padding="same",
                                                            use_bias=False)(inputs))
-    assert full.count_params() == efficiency.conv_weights(3, 128, 64) == 73_728
-    assert separable.count_params() == efficiency.conv_weights(3, 128, 64, separable=True)
+    assert full.count_params() == 9 * 128 * 64 == 73_728
+    assert separable.count_params() == 9 * 128 + 128 * 64
     full_flops, _ = efficiency.count_flops(full, (1, 8, 8, 128))
     separable_flops, _ = efficiency.count_flops(separable, (1, 8, 8, 128))
     assert full_flops == 2 * 8 * 8 * 9 * 128 * 64  # a multiply-add is 2 operations
@@ -35,3 +35,11 @@ def test_light_generator_is_a_drop_in_with_far_fewer_weights():
         efficiency.build_light_generator(image_shape=(12, 12, 1), filters=(128, 64, 32))
     with pytest.raises(ValueError, match="projection_channels"):
         efficiency.build_light_generator(projection_channels=0)
+    with pytest.raises(ValueError, match="filters"):
+        efficiency.build_light_generator(filters=())
+
+
+def test_sampling_seconds_times_a_compiled_generator():
+    generator = efficiency.build_variant("separable")
+    seconds = efficiency.sampling_seconds(generator, num_samples=300, repeats=2, batch_size=128)
+    assert 0 < seconds < 30
