@@ -292,7 +292,7 @@ def fit(model, make_dataset, strategy, epochs, checkpoint_dir, on_epoch_end=None
         # The metrics' variables are summed over the replicas when read: global means.
         logs = {metric.name: float(metric.result()) for metric in model.metrics}
         epoch_done.assign(epoch + 1)
-        manager.save(checkpoint_number=epoch + 1)  # every worker saves (a collective op)
+        manager.save(checkpoint_number=epoch + 1)  # every worker saves (reads are all-reduces)
         if on_epoch_end is not None:
             on_epoch_end(epoch, logs)
     return first
