@@ -14,13 +14,23 @@ gradient passes through it, and the generator is still asked for clean images.
     contrast         scale each image about its mean by a random factor
     DiffAugment      a layer applying a policy (a sequence of the above) with fresh draws
                      on every call: give it to `course_lib.models.gan.GAN(augment=...)`
+    RealsOnlyGAN     the naive way, for comparison: augments the real images only
+    few_per_class    a small training set with every class
+    MODES, train_few_shot_gan   chapter 1's DCGAN on a few images, with no augmentation,
+                     reals-only augmentation or DiffAugment
+    discriminator_belief   the discriminator's mean D(x): memorisation shows as a gap between
+                     training and held-out images
+    ink_centroids, centroid_spread   where the ink sits: leaked shifts show as a wider spread
 
 Images are (batch, height, width, channels) in [-1, 1] with -1 the background (the course's
 digits); the paper's code fills gaps with 0 for images whose background is not known.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
+
+from course_lib.models.gan import GAN
 
 POLICIES = ("translation", "cutout", "brightness", "contrast")
 
@@ -87,7 +97,7 @@ class DiffAugment(keras.layers.Layer):
 
     Args:
         policy: names from `POLICIES`, e.g. ("translation", "cutout"), the paper's choice
-            for few images.
+            for BigGAN on CIFAR-10 with little data (its StyleGAN2 few-shot runs add colour).
         translation: the largest shift, as a fraction of the image side (the paper's 1/8).
         cutout: the side of the blanked square, as a fraction of the image side (the
             paper's 1/2).
@@ -128,3 +138,111 @@ class DiffAugment(keras.layers.Layer):
         return {**super().get_config(), "policy": list(self.policy),
                 "translation": self.translation, "cutout": self.cutout, "fill": self.fill,
                 "seed": self.seed}
+
+
+# -- few-shot GAN training (chapter 6, notebook 3) ---------------------------------------
+MODES = ("none", "reals only", "DiffAugment")
+
+
+def few_per_class(images, labels, per_class):
+    """The first `per_class` images of every label, grouped by label: a small training set
+    that still has every class (e.g. 5 per class = 50 digits)."""
+    labels = np.asarray(labels)
+    if int(per_class) != per_class or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer, got {per_class}.")
+    chosen = []
+    for label in np.unique(labels):
+        where = np.flatnonzero(labels == label)
+        if len(where) < per_class:
+            raise ValueError(f"label {label} has only {len(where)} images, fewer than "
+                             f"per_class={per_class}.")
+        chosen.append(where[:per_class])
+    chosen = np.concatenate(chosen)
+    return np.asarray(images)[chosen], labels[chosen]
+
+
+class RealsOnlyGAN(GAN):
+    """The naive way, for comparison: `augment` transforms only the real images, as an
+    augmenting data pipeline would, and the generated ones reach the discriminator as they
+    are. The discriminator then learns the distribution of T(x), and so does the generator
+    (its samples are shifted and cut: the augmentation leaks). Unconditional only."""
+
+    def __init__(self, generator, discriminator, reals_augment, **kwargs):
+        super().__init__(generator, discriminator, **kwargs)
+        if self.conditional:
+            raise ValueError("RealsOnlyGAN is unconditional: build the networks without "
+                             "num_classes.")
+        self.reals_augment = reals_augment
+
+    def train_step(self, data):
+        return super().train_step(self.reals_augment(data))
+
+
+def train_few_shot_gan(images, mode="DiffAugment", num_epochs=1200, seed=0,
+                       policy=("translation", "cutout"), batch_size=32, learning_rate=2e-4,
+                       callbacks=(), transform=None):
+    """Chapter 1's DCGAN (its generator and discriminator, Adam 2e-4 with beta_1 0.5) trained
+    on a few `images` with `mode`:
+
+        "none"         no augmentation
+        "reals only"   `policy` applied to the real images only (`RealsOnlyGAN`): leaks
+        "DiffAugment"  `policy` applied to everything the discriminator sees (`GAN(augment=)`)
+
+    `transform` (a layer or function of an image batch) replaces `DiffAugment(policy)`, e.g.
+    `keras.layers.RandomFlip("horizontal")`. Returns the trained GAN; `callbacks` (e.g.
+    `course_lib.callbacks.JudgeScore`) go to `fit`.
+    """
+    from course_lib.data import make_dataset
+    from course_lib.models.gan import build_discriminator, build_generator
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}.")
+    keras.utils.set_random_seed(seed)
+    shape = tuple(np.shape(images)[1:])
+    generator = build_generator(64, shape, None, (128, 64))
+    discriminator = build_discriminator(shape, None, (64, 128))
+    if transform is None:
+        transform = DiffAugment(policy, seed=seed)
+    if mode == "reals only":
+        gan = RealsOnlyGAN(generator, discriminator, transform, seed=seed)
+    else:
+        gan = GAN(generator, discriminator, seed=seed,
+                  augment=transform if mode == "DiffAugment" else None)
+    gan.compile(d_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5),
+                g_optimizer=keras.optimizers.Adam(learning_rate, beta_1=0.5))
+    gan.fit(make_dataset(images, batch_size=batch_size, seed=seed), epochs=num_epochs,
+            verbose=0, callbacks=list(callbacks))
+    return gan
+
+
+def discriminator_belief(gan, images, batch_size=256):
+    """The mean probability, D(x), that the discriminator gives `images` of being real
+    (unaugmented, inference mode). Near 1 on its training images and near 0 on held-out real
+    ones: it has memorised the training set."""
+    scores = [keras.ops.sigmoid(gan.discriminate(images[start:start + batch_size]))
+              for start in range(0, len(images), batch_size)]
+    return float(np.mean(np.concatenate([keras.ops.convert_to_numpy(s) for s in scores])))
+
+
+def ink_centroids(images):
+    """Each image's centre of ink (row, column) in pixels: the mean position weighted by
+    (x + 1) / 2, the ink of a [-1, 1] image with background -1. Shape (batch, 2)."""
+    images = np.asarray(images, np.float64)
+    if images.ndim != 4:
+        raise ValueError(f"images must be (batch, height, width, channels), got "
+                         f"{images.shape}.")
+    ink = (images.mean(axis=-1) + 1) / 2  # (batch, height, width)
+    total = ink.sum(axis=(1, 2))
+    if np.any(total <= 0):
+        raise ValueError("an image has no ink (all background): its centre is undefined.")
+    rows = (ink.sum(axis=2) * np.arange(ink.shape[1])).sum(axis=1) / total
+    cols = (ink.sum(axis=1) * np.arange(ink.shape[2])).sum(axis=1) / total
+    return np.stack([rows, cols], axis=1)
+
+
+def centroid_spread(images):
+    """The root-mean-square distance, in pixels, of the images' centres of ink from their
+    mean: how far the digits wander about the frame. Samples that spread more than the real
+    digits were drawn shifted."""
+    centroids = ink_centroids(images)
+    return float(np.sqrt(np.mean(np.sum((centroids - centroids.mean(0)) ** 2, axis=1))))

@@ -164,7 +164,18 @@ def step_times(logdir):
                 fetches.append((start, end))
     result = []
     for step, start, end in sorted(steps):
-        waiting = sum(max(0.0, min(end, f_end) - max(start, f_start))
-                      for f_start, f_end in fetches)
-        result.append((int(step), (end - start) / 1e6, waiting / 1e6))
+        result.append((int(step), (end - start) / 1e6,
+                       _covered(fetches, start, end) / 1e6))
     return result
+
+
+def _covered(intervals, start, end):
+    """The length of the union of `intervals` within [start, end]: nested or overlapping
+    events (the operation and its kernel are both named IteratorGetNext...) count once."""
+    clipped = sorted((max(a, start), min(b, end)) for a, b in intervals if b > start and a < end)
+    total, reach = 0.0, start
+    for a, b in clipped:
+        if b > reach:
+            total += b - max(a, reach)
+            reach = b
+    return total

@@ -92,3 +92,66 @@ def test_gan_augments_what_the_discriminator_sees_only_in_training():
     assert len(seen) == 3  # real and fake in D's step, fake in G's step
     config = GAN(gan.generator, gan.discriminator, augment=augment.DiffAugment(seed=5)).get_config()
     assert GAN.from_config(config).augment.seed == 5
+
+
+def test_few_per_class_keeps_the_first_images_of_every_label():
+    images = np.arange(12, dtype="float32").reshape(12, 1, 1, 1)
+    labels = np.array([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2])
+    small, small_labels = augment.few_per_class(images, labels, 2)
+    assert small_labels.tolist() == [0, 0, 1, 1, 2, 2]
+    assert small[:, 0, 0, 0].tolist() == [0, 3, 1, 4, 2, 5]
+    with pytest.raises(ValueError, match="only 4 images"):
+        augment.few_per_class(images, labels, 5)
+    with pytest.raises(ValueError, match="positive integer"):
+        augment.few_per_class(images, labels, 0)
+
+
+def test_reals_only_gan_augments_the_real_batch_and_nothing_else():
+    keras.utils.set_random_seed(0)
+    seen = []
+
+    def spy(images):
+        seen.append(images)
+        return images + 0.0
+
+    gan = augment.RealsOnlyGAN(build_generator(8, (16, 16, 1), filters=(16, 8)),
+                               build_discriminator((16, 16, 1), filters=(8, 16)), spy, seed=0)
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    real = tf.constant(dots(4, 16))
+    gan.train_step(real)
+    assert len(seen) == 1 and np.array_equal(np.asarray(seen[0]), np.asarray(real))
+    with pytest.raises(ValueError, match="unconditional"):
+        augment.RealsOnlyGAN(build_generator(8, (16, 16, 1), num_classes=3, filters=(16, 8)),
+                             build_discriminator((16, 16, 1), num_classes=3, filters=(8, 16)),
+                             spy)
+
+
+def test_train_few_shot_gan_builds_each_mode_and_rejects_unknown_ones():
+    images = dots(8, 16)
+    kinds = {}
+    for mode in augment.MODES:
+        gan = augment.train_few_shot_gan(images, mode, num_epochs=1, seed=0, batch_size=4)
+        kinds[mode] = (type(gan).__name__, type(gan.augment).__name__)
+        belief = augment.discriminator_belief(gan, images)
+        assert 0.0 < belief < 1.0
+    assert kinds == {"none": ("GAN", "NoneType"), "reals only": ("RealsOnlyGAN", "NoneType"),
+                     "DiffAugment": ("GAN", "DiffAugment")}
+    with pytest.raises(ValueError, match="mode must be one of"):
+        augment.train_few_shot_gan(images, "naive", num_epochs=1)
+    flip = keras.layers.RandomFlip("horizontal")
+    gan = augment.train_few_shot_gan(images, "reals only", num_epochs=1, batch_size=4,
+                                     transform=flip)
+    assert gan.reals_augment is flip
+
+
+def test_ink_centroids_and_their_spread():
+    image = -np.ones((1, 8, 8, 1))
+    image[0, 3, 5] = 1.0
+    assert augment.ink_centroids(image).tolist() == [[3.0, 5.0]]
+    assert augment.centroid_spread(np.repeat(image, 3, axis=0)) == 0.0
+    pair = np.concatenate([np.roll(image, 1, axis=1), np.roll(image, -1, axis=1)])
+    assert augment.centroid_spread(pair) == pytest.approx(1.0)  # each 1 px from the mean
+    with pytest.raises(ValueError, match="no ink"):
+        augment.ink_centroids(-np.ones((2, 4, 4, 1)))
+    with pytest.raises(ValueError, match="batch, height, width, channels"):
+        augment.ink_centroids(image[0])

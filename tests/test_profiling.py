@@ -43,3 +43,10 @@ def test_bad_window_and_missing_trace_are_explained(tmp_path):
         profiling.ProfileSteps(tmp_path, start=5, stop=2)
     with pytest.raises(FileNotFoundError, match="profile some steps"):
         profiling.op_table(tmp_path)
+
+
+def test_overlapping_waits_count_once():
+    # an operation and its kernel, nested, then a wait that runs past the step's end
+    assert profiling._covered([(10, 20), (12, 18), (25, 40)], 0, 30) == 15
+    assert profiling._covered([], 0, 30) == 0
+    assert profiling._covered([(0, 5), (3, 9)], 2, 8) == 6
