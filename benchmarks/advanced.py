@@ -35,6 +35,23 @@
   of 5), judge FID of 1,000
   samples against the test digits. Bar: the lightest generator has at least 3x fewer weights
   than DCGAN's (its FID reported beside it).
+- augmentation (notebook 3): chapter 1's DCGAN on 50 training digits (5 per class) for
+  1,200 epochs (batches of 32) with no augmentation, with DiffAugment's translation and
+  cutout applied to the real images only, and with DiffAugment (`course_lib.augment`), seeds
+  0, 1, 2: judge FID of 1,000 samples against the test digits (every 200 epochs), the
+  discriminator's D(x) on its training digits and on held-out ones, and the spread of the
+  samples' centres of ink. Bar: DiffAugment's final FID is lower than no augmentation's on
+  average over the seeds (the spreads reported beside it).
+- speed (notebook 5): the 1,438 training digits as PNG files read by `tf.data`
+  (`course_lib.speed.PIPELINES`: plain, a parallel map, a cache, a prefetch, all three),
+  seconds per epoch of reading (first epoch and the mean of two more); chapter 1's DCGAN
+  trained from the plain pipeline and from the cached one under float32, mixed_bfloat16 and
+  mixed_float16, and with XLA (`jit_compile`): median seconds per step after 3 warm-up
+  steps, every setting timed in 3 rounds taken in turns, the fastest round kept (the spread
+  over the rounds is the measurement's noise); the share of
+  profiled steps spent waiting for the plain pipeline; a chain of elementwise operations on
+  a 64 MB tensor with and without XLA. Reported (no bar: the ratios depend on the processor;
+  the CPU line says what this one has).
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (2 epochs, one seed) only to check that the script works end to
 end; it writes no results.
@@ -52,7 +69,8 @@ from course_lib import recipes
 CHAPTER = "06_advanced"
 NOTEBOOKS = {name: f"notebooks/06_advanced/{name}.ipynb"
              for name in ("01_training_recipes", "02_hyperparameter_search",
-                          "04_efficient_architectures", "06_distributed_training")}
+                          "03_data_augmentation", "04_efficient_architectures",
+                          "05_speed", "06_distributed_training")}
 RECIPES = {
     "recipes": {  # notebooks/06_advanced/01_training_recipes.ipynb, normal mode
         "num_train": 300, "num_epochs": 80, "seeds": (0, 1, 2), "clip_epochs": 40,
@@ -67,6 +85,11 @@ RECIPES = {
                     "seeds": (0, 1, 2), "worker_epochs": 20, "kill_after": 10},
     # notebooks/06_advanced/04_efficient_architectures.ipynb, normal mode
     "efficiency": {"epochs": 20, "seeds": (0, 1, 2), "num_samples": 1000},
+    # notebooks/06_advanced/05_speed.ipynb, normal mode
+    "speed": {"num_steps": 40, "warmup": 3, "read_epochs": 3, "repeats": 10, "rounds": 3},
+    # notebooks/06_advanced/03_data_augmentation.ipynb, normal mode
+    "augmentation": {"per_class": 5, "epochs": 1200, "every": 200, "seeds": (0, 1, 2),
+                     "num_samples": 1000},
 }
 # The numbers notebook 1's prose quotes, by recipe (mean and spread of the held-out score).
 RECIPE_QUOTES = ("Adam (plain)", "cosine + warm-up", "SGD + momentum", "RMSprop",
@@ -248,17 +271,23 @@ def distributed_part(rows, values, quoted, quick=False):
                           for name in ("one", "two", "killed")})
 
 
-def efficiency_part(rows, values, quoted, quick=False):
-    from course_lib import efficiency
+def judged_digits(part, quick, quick_epochs):
+    """What the GAN parts share: their recipe, epochs and seeds (shrunk by --quick), the
+    judge, and the training and test digits with their labels."""
     from course_lib.data import load_digits
     from course_lib.judge import load_judge
 
-    recipe = RECIPES["efficiency"]
-    epochs = 1 if quick else recipe["epochs"]
+    recipe = RECIPES[part]
+    epochs = quick_epochs if quick else recipe["epochs"]
     seeds = recipe["seeds"][:1] if quick else recipe["seeds"]
-    judge = load_judge()
-    x_train, _ = load_digits(16, "train")
-    x_test, _ = load_digits(16, "test")
+    return (recipe, epochs, seeds, load_judge(), load_digits(16, "train"),
+            load_digits(16, "test")[0])
+
+
+def efficiency_part(rows, values, quoted, quick=False):
+    from course_lib import efficiency
+
+    recipe, epochs, seeds, judge, (x_train, _), x_test = judged_digits("efficiency", quick, 1)
     where = NOTEBOOKS["04_efficient_architectures"]
     quoted[where] = {}
     for index, name in enumerate(efficiency.VARIANTS):
@@ -297,7 +326,140 @@ def efficiency_part(rows, values, quoted, quick=False):
                           "efficiency_flop_ratio": f"{values['efficiency_flop_ratio']:.1f}"})
 
 
+def augmentation_part(rows, values, quoted, quick=False):
+    from course_lib import augment
+    from course_lib.callbacks import JudgeScore
+
+    recipe, epochs, seeds, judge, (x_all, y_all), x_test = judged_digits("augmentation", quick,
+                                                                         2)
+    x_train, _ = augment.few_per_class(x_all, y_all, recipe["per_class"])
+    where = NOTEBOOKS["03_data_augmentation"]
+    values["augmentation_real_spread"] = augment.centroid_spread(x_test)
+    values["augmentation_train_spread"] = augment.centroid_spread(x_train)
+    quoted[where] = {key: f"{values[key]:.2f}"
+                     for key in ("augmentation_real_spread", "augmentation_train_spread")}
+    for mode in augment.MODES:
+        key = f"augmentation_{slug(mode)}"
+        runs, curves = [], []
+        start = time.perf_counter()
+        for seed in seeds:
+            score = JudgeScore(judge, x_test, every=min(epochs, recipe["every"]),
+                               num_samples=recipe["num_samples"], seed=1,
+                               before_training=False)
+            gan = augment.train_few_shot_gan(x_train, mode, epochs, seed, callbacks=[score])
+            samples = gan.sample(recipe["num_samples"], seed=1)
+            runs.append({"fid": score.history["fid"][-1],
+                         "d_train": augment.discriminator_belief(gan, x_train),
+                         "d_held_out": augment.discriminator_belief(gan, x_test),
+                         "spread": augment.centroid_spread(samples)})
+            curves.append(score.history["fid"])
+        for epoch, fids in zip(score.history["epoch"], np.mean(curves, axis=0)):
+            values[f"{key}_fid_at_{epoch}"] = float(fids)  # the mean over the seeds
+        for stat in runs[0]:
+            numbers = [run[stat] for run in runs]
+            values[f"{key}_{stat}_mean"] = float(np.mean(numbers))
+            values[f"{key}_{stat}_std"] = float(np.std(numbers, ddof=1) if len(runs) > 1
+                                                else 0.0)
+        rows.append((f"{mode}: FID; D(x) train / held-out; ink spread",
+                     f"{values[f'{key}_fid_mean']:.1f} +- {values[f'{key}_fid_std']:.1f}; "
+                     f"{values[f'{key}_d_train_mean']:.2f} / "
+                     f"{values[f'{key}_d_held_out_mean']:.2f}; "
+                     f"{values[f'{key}_spread_mean']:.2f} px (real: test "
+                     f"{values['augmentation_real_spread']:.2f}, training "
+                     f"{values['augmentation_train_spread']:.2f})",
+                     "reported", True, (time.perf_counter() - start) / len(seeds)))
+        prose = [("fid_mean", 1), ("fid_std", 1), ("spread_mean", 2)]  # what notebook 3 says
+        if mode != "reals only":
+            prose += [("d_train_mean", 2), ("d_held_out_mean", 2)]
+        quoted[where].update({f"{key}_{stat}": f"{values[f'{key}_{stat}']:.{digits}f}"
+                              for stat, digits in prose})
+    none, diff = values["augmentation_none_fid_mean"], values["augmentation_diffaugment_fid_mean"]
+    rows.append(("DiffAugment against no augmentation, FID",
+                 f"{diff:.1f} against {none:.1f} ({len(seeds)} seeds, {epochs} epochs)",
+                 "lower", diff < none, 0.0))
+
+
+def speed_part(rows, values, quoted, quick=False):
+    import os
+    import tempfile
+
+    import tensorflow as tf
+
+    from course_lib import profiling, speed
+    from course_lib.data import load_digits
+
+    recipe = RECIPES["speed"]
+    num_steps = 3 if quick else recipe["num_steps"]
+    where = NOTEBOOKS["05_speed"]
+    quoted[where] = {}
+    x_train, _ = load_digits(16, "train")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = speed.write_png_files(x_train, folder)
+        for name, kwargs in speed.PIPELINES.items():
+            key = f"speed_read_{slug(name)}"
+            start = time.perf_counter()
+            seconds = speed.iterate_seconds(speed.png_pipeline(paths, **kwargs),
+                                            recipe["read_epochs"])
+            values[f"{key}_first"] = seconds[0]
+            values[f"{key}_later"] = float(np.mean(seconds[1:]))
+            rows.append((f"reading {len(paths)} PNG files, {name}: s/epoch first, later",
+                         f"{seconds[0]:.3f}, {values[f'{key}_later']:.3f}", "reported", True,
+                         time.perf_counter() - start))
+        # what notebook 5's prose says of reading
+        quoted[where].update({key: f"{values[key]:.3f}" for key in (
+            "speed_read_plain_first", "speed_read_parallel_map_first", "speed_read_plain_later",
+            "speed_read_parallel_map_later", "speed_read_cache_later")})
+        logdir = os.path.join(folder, "profile")
+        speed.build_dcgan().fit(speed.png_pipeline(paths), epochs=1, verbose=0,
+                                callbacks=[profiling.ProfileSteps(logdir, 3, 8)])
+        steps = profiling.step_times(logdir)
+        values["speed_profile_waiting_percent"] = 100 * (sum(wait for _, _, wait in steps)
+                                                         / sum(total for _, total, _ in steps))
+        rows.append(("DCGAN steps 3-8 from the plain pipeline: waiting for tf.data",
+                     f"{values['speed_profile_waiting_percent']:.1f}% of the step", "reported",
+                     True, 0.0))
+        memory = speed.png_pipeline(paths, **speed.PIPELINES["all three"])
+        speed.iterate_seconds(memory, 1)  # fill its cache: the settings below read memory
+        settings = {"plain pipeline": {"dataset": speed.png_pipeline(paths)},
+                    "float32": {}, "mixed_bfloat16": {"policy": "mixed_bfloat16"},
+                    "mixed_float16": {"policy": "mixed_float16"}, "XLA": {"jit_compile": True}}
+        timed = speed.compare_speeds(speed.build_dcgan, memory, settings, num_steps,
+                                     recipe["warmup"], recipe["rounds"])
+    for name, result in timed.items():
+        values[f"speed_{slug(name)}_ms"] = 1e3 * result["seconds_per_step"]
+        values[f"speed_{slug(name)}_spread"] = result["spread"]
+        values[f"speed_{slug(name)}_warmup"] = result["warmup_seconds"]
+        values[f"speed_{slug(name)}_finite"] = float(np.isfinite(result["final_loss"]))
+        ratio = timed["float32"]["seconds_per_step"] / result["seconds_per_step"]
+        values[f"speed_{slug(name)}_speedup"] = ratio
+        rows.append((f"DCGAN step, {name} (best of {recipe['rounds']} rounds)",
+                     f"{values[f'speed_{slug(name)}_ms']:.1f} ms ({ratio:.2f}x float32's speed;"
+                     f" rounds {', '.join(f'{1e3 * t:.1f}' for t in result['rounds'])})",
+                     "reported", True, 0.0))
+    values["speed_noise_percent"] = 100 * max(result["spread"] for name, result in timed.items()
+                                              if name != "mixed_float16")
+    tensor = tf.random.normal((4096, 64, 64), seed=0)  # 64 MB: more than the caches hold
+    for jit in (False, True):
+        first, median = speed.call_seconds(tf.function(speed.gelu_chain, jit_compile=jit),
+                                           tensor, repeats=recipe["repeats"])
+        values[f"speed_gelu_{'on' if jit else 'off'}_ms"] = 1e3 * median
+    values["speed_xla_gelu_speedup"] = values["speed_gelu_off_ms"] / values["speed_gelu_on_ms"]
+    rows.append(("GELU chain, XLA against none",
+                 f"{values['speed_gelu_on_ms']:.2f} against {values['speed_gelu_off_ms']:.2f} ms: "
+                 f"{values['speed_xla_gelu_speedup']:.2f}x", "reported", True, 0.0))
+    quoted[where].update({key: f"{values[key]:.1f}" for key in (
+        "speed_plain_pipeline_ms", "speed_float32_ms", "speed_mixed_bfloat16_ms",
+        "speed_mixed_float16_ms", "speed_xla_ms", "speed_xla_warmup", "speed_float32_warmup")})
+    quoted[where].update({key: f"{values[key]:.0f}"
+                          for key in ("speed_profile_waiting_percent", "speed_noise_percent")})
+    quoted[where].update({key: f"{values[key]:.2f}" for key in (
+        "speed_plain_pipeline_speedup", "speed_mixed_bfloat16_speedup",
+        "speed_mixed_float16_speedup", "speed_xla_speedup", "speed_xla_gelu_speedup")})
+
+
 BENCHMARKS = {"recipes": recipes_part, "search": search_part, "pieces": pieces_part,
+              "augmentation": augmentation_part,
+              "speed": speed_part,
               "efficiency": efficiency_part, "distributed": distributed_part}
 
 
