@@ -368,9 +368,8 @@ def augmentation_part(rows, values, quoted, quick=False):
                      f"{values['augmentation_real_spread']:.2f}, training "
                      f"{values['augmentation_train_spread']:.2f})",
                      "reported", True, (time.perf_counter() - start) / len(seeds)))
-        prose = [("fid_mean", 1), ("fid_std", 1), ("spread_mean", 2)]  # what notebook 3 says
-        if mode != "reals only":
-            prose += [("d_train_mean", 2), ("d_held_out_mean", 2)]
+        prose = [("fid_mean", 1), ("fid_std", 1), ("spread_mean", 2),  # what notebook 3 says
+                 ("d_train_mean", 2), ("d_held_out_mean", 2)]
         quoted[where].update({f"{key}_{stat}": f"{values[f'{key}_{stat}']:.{digits}f}"
                               for stat, digits in prose})
     none, diff = values["augmentation_none_fid_mean"], values["augmentation_diffaugment_fid_mean"]
