@@ -503,7 +503,7 @@ def test_lint_checks_references(tmp_path):
     good = ("The digit judge of chapter 0; the v-prediction of notebook 2 "
             "(notebook 2, section 5); your Exercise 1 of notebook 1.")
     bad = ("The digit judge of chapter 3; the network's $v$ (notebook 3); notebook 9; "
-           "chapter 7; (notebook 2, section 99).")
+           "chapter 12; (notebook 2, section 99).")
     path = folder / "09_probe.ipynb"
     real = NOTEBOOK_DIR / "02_diffusion"
     for name, text in [("good", good), ("bad", bad)]:

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").rglob("*.ipynb")
                    if ".ipynb_checkpoints" not in p.parts)
 CHAPTERS = ["00_start", "01_gan", "02_diffusion", "03_vae", "04_text", "05_video",
-            "06_advanced"]
+            "06_advanced", "07_security"]
 
 
 def test_chapter_folders_exist():
