@@ -246,10 +246,8 @@ def mlp_vae(image_shape=(16, 16, 1), latent_dim=16, units=256, seed=0):
 
 
 def train_dp_vae(images, noise_multiplier, clip_norm, steps, sampling_rate, learning_rate=1e-3,
-                 latent_dim=16, microbatch=64, seed=0, callback=None, architecture="mlp",
-                 units=256):
-    """A VAE (`architecture` "mlp": `mlp_vae` with `units` hidden units; "conv": chapter 3's)
-    trained with DP-SGD
+                 latent_dim=16, microbatch=64, seed=0, callback=None, units=256):
+    """A dense VAE (`mlp_vae` with `units` hidden units) trained with DP-SGD
     (Adam on the private gradient) for `steps` steps.
 
     Each step draws a Poisson batch (every image joins with probability `sampling_rate`),
@@ -263,22 +261,13 @@ def train_dp_vae(images, noise_multiplier, clip_norm, steps, sampling_rate, lear
     `seed` fixes the weights, the batches and the noise (reproducible, hence not private:
     see the module's docstring). Returns the VAE.
     """
-    from course_lib.models.vae import VAE, build_decoder, build_encoder
-
     images = np.asarray(images, np.float32)
     if not np.all(np.isin(images, (-1.0, 1.0))):
         raise ValueError("images must be binary with pixels -1 or 1 (the VAE's likelihood is "
                          "Bernoulli): pass course_lib.data.binarize(images).")
     if not 0 < sampling_rate <= 1:
         raise ValueError(f"sampling_rate must be in (0, 1], got {sampling_rate}.")
-    if architecture == "mlp":
-        vae = mlp_vae(images.shape[1:], latent_dim, units, seed=seed)
-    elif architecture == "conv":
-        keras.utils.set_random_seed(seed)
-        vae = VAE(build_encoder(images.shape[1:], latent_dim),
-                  build_decoder(images.shape[1:], latent_dim), seed=seed)
-    else:
-        raise ValueError(f'architecture must be "mlp" or "conv", got {architecture!r}.')
+    vae = mlp_vae(images.shape[1:], latent_dim, units, seed=seed)
     vae(images[:1])
     variables = vae.trainable_variables
     optimizer = keras.optimizers.Adam(learning_rate)
