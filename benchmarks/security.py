@@ -1,6 +1,6 @@
 """Quality bars of chapter 7 (security and privacy), measured with the notebooks' recipes.
 
-    python benchmarks/security.py [--only membership] [--notebooks] [--quick]
+    python benchmarks/security.py [--only membership,dp,watermark] [--notebooks] [--quick]
 
 - membership (notebook 1): 100 member digits, 100 non-member digits and 200 validation
   digits drawn from the 1,438 training digits (`privacy.split_members`, seeds 0, 1, 2).
@@ -24,6 +24,28 @@
   Bars: the attack's AUC <= 0.6 under DP-SGD at every epsilon (epsilon and delta reported);
   the epsilon-utility curve has >= 3 points, each with its judge FID and epsilon from
   dp-accounting.
+- watermark (notebook 3): the DWT-DCT image watermark (`watermark.embed_image_watermark`,
+  32 bits, strength 24, key 7) in 200 photo patches of 128 x 128 (`load_photo_patches`, seed
+  0); bit accuracy and detection rate (>= `detection_threshold(32, 1e-3)` matching bits)
+  after no attack, JPEG 75 and 50, Gaussian noise (sigma 5 grey levels), a crop to the
+  top-left 75% (on the block grid) and off it (3 and 5 pixels in), and resizing by 1/2 and
+  back; false positives on 1,000 unmarked patches (seed 1) read with the same key; PSNR and
+  JPEG-75 accuracy at strengths 12, 16, 24 and 32. Tree-Ring on chapter 2's model in its
+  normal recipe (T = 1000, v-prediction, 30 epochs; `fit_digit_diffusion`): two keys in the
+  starting noise, the disc of radius 3 (zero frequency included) and the rings from radius 3
+  to 5; 500 marked and 500 plain DDIM-100 samples, each inverted with 100 DDIM steps; judge
+  FID of each set and AUC of the key distance; for the rings, AUC and TPR at 1% FPR after no
+  attack, noise (sigma 0.2), a one-pixel shift, a 90-degree rotation and regeneration
+  (`model.edit`, strength 0.5). The green-list text watermark on a GRU character model (256
+  units, 15 epochs on the first 200,000 characters of the Python help text): 200 samples of
+  200 characters at delta 1, 2 and 4 (gamma 1/2), z-scores with each pair counted once; the
+  threshold is the larger of 2.33 and the 99th percentile of the z-scores of 200-character
+  windows of the held-out help text; TPR at that threshold, KL cost in bits per character,
+  and the TPR after 20% of the characters are replaced. Provenance: Ed25519 signatures
+  (`provenance.sign`/`verify`) of a generated digit, and each tampering case.
+  Bars: JPEG-75 bit accuracy >= 95% and false positives <= 1%; Tree-Ring AUC >= 0.9 (the
+  rings); text TPR >= 0.9 at 1% FPR on 200 characters; every tampering detected, untouched
+  files verified.
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (a few epochs, one seed) only to check that the script works end
 to end; it writes no results.
@@ -37,7 +59,8 @@ import numpy as np
 
 CHAPTER = "07_security"
 NOTEBOOKS = {name: f"notebooks/07_security/{name}.ipynb"
-             for name in ("01_membership_inference", "02_differential_privacy")}
+             for name in ("01_membership_inference", "02_differential_privacy",
+                          "03_watermarks_and_provenance")}
 MEMBERSHIP = {  # notebooks/07_security/01_membership_inference.ipynb, normal mode
     "sizes": (100, 100, 200), "vae_epochs": 300, "elbo_draws": 8, "gan_epochs": 300,
     "num_samples": 2000, "char_epochs": 30, "num_chars": 60_000,
@@ -49,6 +72,40 @@ DP = {  # notebooks/07_security/02_differential_privacy.ipynb, normal mode
 PROSE = [(f"{attack}_auc_{part}", 2) for attack in ("vae_last", "vae_best", "gan_d", "gan_distance")
          for part in ("mean", "std")] + [(f"{attack}_tpr_mean", 0) for attack in (
              "vae_last", "vae_best", "gan_d", "gan_distance")] + [("vae_best_epoch_mean", 0)]
+
+WATERMARK = {  # notebooks/07_security/03_watermarks_and_provenance.ipynb, normal mode
+    "num_bits": 32, "strength": 24.0, "patch": 128, "num_marked": 200, "num_unmarked": 1000,
+    "false_positive_rate": 1e-3, "strengths": (12.0, 16.0, 24.0, 32.0),
+    "diffusion_epochs": 30, "num_timesteps": 1000, "rings": (3.0, 5.0), "disc": 3.0,
+    "num_trees": 500, "ddim_steps": 100, "key": 7, "char_epochs": 15, "num_chars": 200_000,
+    "gamma": 0.5,
+    "deltas": (1.0, 2.0, 4.0), "num_texts": 200, "text_length": 200, "substituted": 0.2}
+
+
+def image_attacks(watermark):
+    """The attacks of notebook 3 on uint8 images, by name."""
+    return {"none": lambda x: x, "JPEG 75": lambda x: watermark.jpeg(x, 75),
+            "JPEG 50": lambda x: watermark.jpeg(x, 50),
+            "noise 5": lambda x: watermark.add_noise(x, 5.0),
+            "crop on grid": lambda x: watermark.crop(x, 0.75),
+            "crop off grid": lambda x: watermark.crop(x, 0.75, (3, 5)),
+            "resize 1/2": lambda x: watermark.resize_back(x, 0.5)}
+
+
+def tree_ring_attacks(model, seed=0):
+    """The attacks of notebook 3 on samples in [-1, 1], by name."""
+    rng = np.random.default_rng(seed)
+    return {"none": lambda x: x,
+            "noise 0.2": lambda x: np.clip(x + rng.normal(0, 0.2, x.shape), -1, 1),
+            "shift 1 px": lambda x: np.roll(x, 1, axis=2),
+            "rotate 90": lambda x: np.rot90(x, 1, axes=(1, 2)),
+            "regenerated": lambda x: model.edit(x, strength=0.5, num_steps=25, seed=seed)}
+
+
+def text_windows(ids, length):
+    """Consecutive windows of `length` tokens, (n, length)."""
+    count = len(ids) // length
+    return np.asarray(ids[:count * length]).reshape(count, length)
 
 
 def mean_std(numbers):
@@ -197,7 +254,205 @@ def dp_part(rows, values, quoted, quick=False):
                            for n in private), ">= 3 points", len(private) >= 3, 0.0))
 
 
-BENCHMARKS = {"membership": membership_part, "dp": dp_part}
+def watermark_part(rows, values, quoted, quick=False):
+    from course_lib import privacy, provenance, watermark
+    from course_lib.data import load_digits, load_pydoc_text
+    from course_lib.data.images import load_photo_patches
+    from course_lib.data.text import CharVocabulary
+    from course_lib.judge import load_judge
+    from course_lib.models.diffusion import fit_digit_diffusion
+
+    recipe = dict(WATERMARK)
+    if quick:
+        recipe.update(num_marked=10, num_unmarked=50, diffusion_epochs=1, num_timesteps=100,
+                      num_trees=16, ddim_steps=10, char_epochs=1, num_chars=20_000,
+                      num_texts=8)
+    where = NOTEBOOKS["03_watermarks_and_provenance"]
+    quoted[where] = {}
+    bits, strength = recipe["num_bits"], recipe["strength"]
+
+    def uint8(x):
+        return np.round((x + 1) * 127.5).astype(np.uint8)
+
+    # The image watermark
+    start = time.perf_counter()
+    photos = uint8(load_photo_patches(recipe["patch"], recipe["num_marked"], "all", seed=0))
+    threshold = watermark.detection_threshold(bits, recipe["false_positive_rate"])
+    key = recipe["key"]  # one key: the service's
+    marked = [watermark.embed_image_watermark(x, key, bits, strength) for x in photos]
+    values["image_psnr"] = float(np.mean([10 * np.log10(255 ** 2 / np.mean(
+        (m.astype(float) - x) ** 2)) for m, x in zip(marked, photos)]))
+    quoted[where]["image_psnr"] = f"{values['image_psnr']:.1f}"
+    for name, attack in image_attacks(watermark).items():
+        matches = np.array([watermark.bit_matches(attack(m), key, bits, strength)
+                            for m in marked])
+        slug = name.replace(" ", "_").replace("/", "_")
+        accuracy, detected = matches.mean() / bits, np.mean(matches >= threshold)
+        # percentages, the unit the notebook's table uses
+        values[f"image_{slug}_bit_accuracy"] = float(100 * accuracy)
+        values[f"image_{slug}_detected"] = float(100 * detected)
+        quoted[where][f"image_{slug}_bit_accuracy"] = f"{100 * accuracy:.1f}"
+        quoted[where][f"image_{slug}_detected"] = f"{100 * detected:.0f}"
+        bar = name == "JPEG 75"
+        rows.append((f"image, {name}: bits right; detected", f"{accuracy:.1%}; {detected:.1%}",
+                     ">= 95% bits" if bar else "reported", accuracy >= 0.95 if bar else True,
+                     0.0))
+    unmarked = uint8(load_photo_patches(recipe["patch"], recipe["num_unmarked"], "all", seed=1))
+    matches = np.array([watermark.bit_matches(x, key, bits, strength) for x in unmarked])
+    flagged = float(np.mean(matches >= threshold))
+    values["image_false_positives"], values["image_threshold"] = 100 * flagged, threshold
+    quoted[where]["image_false_positives"] = f"{100 * flagged:.1f}"
+    rows.append((f"image, {len(unmarked)} unmarked: flagged",
+                 f"{flagged:.2%} (>= {threshold} of {bits} bits)", "<= 1%", flagged <= 0.01,
+                 time.perf_counter() - start))
+    for level in recipe["strengths"]:
+        some = photos[:50]
+        again = [watermark.embed_image_watermark(x, key, bits, level) for x in some]
+        psnr = np.mean([10 * np.log10(255 ** 2 / np.mean((m.astype(float) - x) ** 2))
+                        for m, x in zip(again, some)])
+        accuracy = np.mean([watermark.bit_matches(watermark.jpeg(m, 75), key, bits, level)
+                            for m in again]) / bits
+        values[f"image_strength{level:g}_psnr"] = float(psnr)
+        values[f"image_strength{level:g}_jpeg75"] = float(accuracy)
+        rows.append((f"image, strength {level:g}: PSNR; JPEG-75 bits",
+                     f"{psnr:.1f} dB; {accuracy:.1%}", "reported", True, 0.0))
+
+    # Tree-Ring
+    start = time.perf_counter()
+    x_train, _ = load_digits(16, "train")
+    x_test, _ = load_digits(16, "test")
+    model = fit_digit_diffusion(x_train, recipe["diffusion_epochs"], recipe["num_timesteps"])
+    train_seconds = time.perf_counter() - start
+    n, steps = recipe["num_trees"], recipe["ddim_steps"]
+    noise_plain = np.random.default_rng(2).standard_normal((n, 16, 16, 1)).astype(np.float32)
+    samples_plain = watermark.sample_from_noise(model, noise_plain, steps)
+    inverted_plain = watermark.ddim_invert(model, samples_plain, steps)
+    judge = load_judge()
+    values["tree_ring_fid_plain"] = judge.fid(samples_plain, x_test)
+    quoted[where]["tree_ring_fid_plain"] = f"{values['tree_ring_fid_plain']:.1f}"
+    keys = {"disc": watermark.tree_ring_key((16, 16, 1), recipe["disc"], seed=0),
+            "rings": watermark.tree_ring_key((16, 16, 1), recipe["rings"][1], seed=0,
+                                             inner=recipe["rings"][0])}
+    for name, (mask, ring_key) in keys.items():
+        noise_marked = watermark.tree_ring_noise(n, (16, 16, 1), mask, ring_key, seed=1)
+        samples_marked = watermark.sample_from_noise(model, noise_marked, steps)
+        report = privacy.attack_report(
+            watermark.tree_ring_score(watermark.ddim_invert(model, samples_marked, steps),
+                                      mask, ring_key),
+            watermark.tree_ring_score(inverted_plain, mask, ring_key))
+        values[f"tree_ring_{name}_fid"] = judge.fid(samples_marked, x_test)
+        values[f"tree_ring_{name}_none_auc"] = report["auc"]
+        quoted[where][f"tree_ring_{name}_fid"] = f"{values[f'tree_ring_{name}_fid']:.1f}"
+        quoted[where][f"tree_ring_{name}_none_auc"] = f"{report['auc']:.2f}"
+        rows.append((f"Tree-Ring {name} ({mask.sum()} freq.): FID; AUC",
+                     f"{values[f'tree_ring_{name}_fid']:.1f} (plain "
+                     f"{values['tree_ring_fid_plain']:.1f}); {report['auc']:.3f} ({n} samples "
+                     f"each, training {train_seconds:.0f} s)", "reported", True,
+                     time.perf_counter() - start))
+    # the annulus is the key the notebook keeps: attacked
+    mask, ring_key = keys["rings"]
+    for name, attack in tree_ring_attacks(model).items():
+        start = time.perf_counter()
+        scores = [watermark.tree_ring_score(watermark.ddim_invert(model, attack(x), steps),
+                                            mask, ring_key)
+                  for x in (samples_marked, samples_plain)]
+        report = privacy.attack_report(*scores)
+        slug = name.replace(" ", "_").replace(".", "")
+        values[f"tree_ring_{slug}_auc"] = report["auc"]
+        values[f"tree_ring_{slug}_tpr"] = 100 * report["tpr_at_low_fpr"]  # percent
+        quoted[where][f"tree_ring_{slug}_auc"] = f"{report['auc']:.2f}"
+        quoted[where][f"tree_ring_{slug}_tpr"] = f"{100 * report['tpr_at_low_fpr']:.0f}"
+        bar = name == "none"
+        rows.append((f"Tree-Ring rings, {name}: AUC; TPR 1%",
+                     f"{report['auc']:.3f}; {report['tpr_at_low_fpr']:.1%}",
+                     ">= 0.9" if bar else "reported", report["auc"] >= 0.9 if bar else True,
+                     time.perf_counter() - start))
+
+    # The text watermark
+    start = time.perf_counter()
+    train_text = load_pydoc_text("train")
+    vocabulary = CharVocabulary.from_text(train_text)
+    model = privacy.train_char_model(vocabulary.encode(train_text[:recipe["num_chars"]]),
+                                     vocabulary.size, recipe["char_epochs"])
+    green = watermark.green_lists(vocabulary.size, recipe["gamma"], key=42)
+    human = np.concatenate([text_windows(vocabulary.encode(load_pydoc_text(split)),
+                                         recipe["text_length"] + 1)
+                            for split in ("validation", "test")])
+    human_z = watermark.green_z_score(human, green)
+    # 1% false positives: the standard normal's 2.33, or the help text's own 99th percentile
+    # if its z-scores run higher (a fixed key colours the same common pairs in every window)
+    z_threshold = max(2.326, float(np.quantile(human_z, 0.99)))
+    values["text_human_z_mean"], values["text_threshold"] = float(human_z.mean()), z_threshold
+    quoted[where]["text_threshold"] = f"{z_threshold:.2f}"
+    rows.append((f"text: {len(human)} human texts, z mean; threshold",
+                 f"{human_z.mean():.2f}; {z_threshold:.2f}", "reported", True,
+                 time.perf_counter() - start))
+    prompt = vocabulary.encode("The ")
+    for delta in (0.0, *recipe["deltas"]):
+        start = time.perf_counter()
+        ids, kl = watermark.generate_text(model, prompt, recipe["text_length"],
+                                          recipe["num_texts"], green, delta, seed=1)
+        ids = np.concatenate([np.tile(prompt[-1:], (len(ids), 1)), ids], axis=1)
+        z = watermark.green_z_score(ids, green)
+        edited = watermark.green_z_score(
+            watermark.substitute(ids, recipe["substituted"], vocabulary.size, seed=2), green)
+        slug = f"text_delta{delta:g}"
+        tpr, edited_tpr = float(np.mean(z > z_threshold)), float(np.mean(edited > z_threshold))
+        values.update({f"{slug}_tpr": 100 * tpr, f"{slug}_z_mean": float(z.mean()),
+                       f"{slug}_kl_bits": float(kl.mean()), f"{slug}_edited_tpr": 100 * edited_tpr})
+        quoted[where].update({f"{slug}_tpr": f"{100 * tpr:.0f}",
+                              f"{slug}_kl_bits": f"{kl.mean():.2f}",
+                              f"{slug}_edited_tpr": f"{100 * edited_tpr:.0f}",
+                              f"{slug}_z_mean": f"{z.mean():.1f}"})
+        bar = delta == 2.0
+        rows.append((f"text, delta {delta:g}: TPR; KL bits; edited TPR",
+                     f"{tpr:.1%}; {kl.mean():.3f}; {edited_tpr:.1%}",
+                     ">= 0.9 at 1% FPR" if bar else "reported", tpr >= 0.9 if bar else True,
+                     time.perf_counter() - start))
+
+    # Provenance
+    start = time.perf_counter()
+    image = uint8(samples_marked[0, ..., 0])
+    key_pair = provenance.new_key()
+    trusted = [provenance.public_key_hex(key_pair)]
+    signed = provenance.sign(image, key_pair, "DiffusionModel ddim-50", seed=1,
+                             settings={"num_steps": steps})
+    cases = tamper_cases(provenance, image, signed, trusted)
+    caught = {name: not ok for name, ok in cases.items() if name != "untouched"}
+    values["provenance_caught"] = sum(caught.values())
+    values["provenance_cases"] = len(caught)
+    rows.append(("provenance: tampering caught; untouched ok",
+                 f"{sum(caught.values())} of {len(caught)} ({', '.join(caught)}); "
+                 f"{cases['untouched']}", "all; True",
+                 all(caught.values()) and cases["untouched"], time.perf_counter() - start))
+
+
+def tamper_cases(provenance, image, signed, trusted):
+    """Whether each case verifies: the untouched image and four kinds of tampering."""
+    import base64
+    import copy
+
+    def verifies(x, manifest):
+        try:
+            provenance.verify(x, manifest, trusted)
+            return True
+        except provenance.ProvenanceError:
+            return False
+
+    pixels = image.copy()
+    pixels[0, 0] ^= 1
+    metadata = copy.deepcopy(signed)
+    metadata["manifest"]["seed"] = signed["manifest"]["seed"] + 1
+    raw = bytearray(base64.b64decode(signed["signature"]))
+    raw[0] ^= 1
+    signature = dict(signed, signature=base64.b64encode(bytes(raw)).decode())
+    forged = provenance.sign(pixels, provenance.new_key(), "someone else", seed=0)
+    return {"untouched": verifies(image, signed), "pixels": verifies(pixels, signed),
+            "metadata": verifies(image, metadata), "signature": verifies(image, signature),
+            "key": verifies(pixels, forged)}
+
+
+BENCHMARKS = {"membership": membership_part, "dp": dp_part, "watermark": watermark_part}
 
 
 def main():

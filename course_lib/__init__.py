@@ -21,6 +21,10 @@ Modules:
     style_transfer  Gram-matrix style transfer on VGG19 features
     inpainting      masks, naive fills, VAE latent search, masked PSNR
     grading         student versions and autograding of the exercise notebooks
+    privacy         membership-inference attacks and the secret sharer's canaries
+    dp              DP-SGD from its pieces, and its privacy budget from dp-accounting
+    watermark       image (DWT-DCT), Tree-Ring and green-list text watermarks
+    provenance      Ed25519-signed manifests bound to an image's pixels
     viz             image grids, training curves, inline animations
     cli             the `course` command (`course check`, `run`, `assign`, `grade`)
 """

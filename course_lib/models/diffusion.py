@@ -336,3 +336,24 @@ class DiffusionModel(keras.Model):
     def from_config(cls, config):
         config["network"] = keras.saving.deserialize_keras_object(config["network"])
         return cls(**config)
+
+
+def fit_digit_diffusion(images, num_epochs, num_timesteps=1000, objective="v",
+                        widths=(32, 64, 128), batch_size=64, learning_rate=2e-3,
+                        ema_decay=0.995, seed=0, callbacks=()):
+    """A `DiffusionModel` trained with the recipe of notebooks/02_diffusion/02_ddpm_and_ddim:
+    chapter 2's U-Net without attention, Adam with the learning rate cosine-decayed to 0,
+    EMA weights for sampling. For later chapters that need the chapter's model. Returns it."""
+    from course_lib.data import make_dataset
+    from course_lib.models.unet import build_unet
+
+    dataset = make_dataset(images, batch_size=batch_size, seed=seed)
+    keras.utils.set_random_seed(seed)
+    network = build_unet(tuple(images.shape[1:]), widths, attention_at=())
+    model = DiffusionModel(network, num_timesteps=num_timesteps, objective=objective,
+                           ema_decay=ema_decay, seed=seed)
+    decay = keras.optimizers.schedules.CosineDecay(learning_rate,
+                                                   num_epochs * int(dataset.cardinality()))
+    model.compile(keras.optimizers.Adam(decay))
+    model.fit(dataset, epochs=num_epochs, verbose=0, callbacks=list(callbacks))
+    return model
