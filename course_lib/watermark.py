@@ -297,13 +297,13 @@ def ddim_invert(model, images, num_steps=50, labels=None, guidance_scale=1.0):
     x0_hat = (x_t - sqrt(1 - abar_t) eps_hat) / sqrt(abar_t) and
     x_t' = sqrt(abar_t') x0_hat + sqrt(1 - abar_t') eps_hat. The first step starts from the
     image itself (abar = 1); x0_hat is not clipped."""
+    if model.objective == "flow":
+        raise ValueError("ddim_invert needs a model with objective 'eps' or 'v' (DDIM); a flow "
+                         "model inverts by integrating its velocity backwards.")
     scheduler = model.ddim_scheduler
     timesteps = scheduler.set_timesteps(num_steps)[::-1]  # from the least noisy up
     abar = np.asarray(scheduler.alphas_cumprod, np.float64)
     x = np.asarray(images, np.float32)
-    if model.objective == "flow":
-        raise ValueError("ddim_invert needs a model with objective 'eps' or 'v' (DDIM); a flow "
-                         "model inverts by integrating its velocity backwards.")
     if len(x) > 256:
         labels = None if labels is None else np.broadcast_to(np.asarray(labels), (len(x),))
         return np.concatenate([ddim_invert(
@@ -325,8 +325,8 @@ def ddim_invert(model, images, num_steps=50, labels=None, guidance_scale=1.0):
 
 def tree_ring_score(noise, mask, key):
     """Minus the mean distance |FFT(noise) - key| over the masked frequencies, per image and
-    averaged over channels: near 0 for noise that carries the key, far below for noise that
-    does not."""
+    averaged over channels: 0 for noise that carries the key exactly, higher (nearer 0) for
+    an inverted marked sample than for an inverted plain one."""
     spectrum = np.fft.fft2(np.asarray(noise, np.float64), axes=(1, 2))
     return -np.mean(np.abs(spectrum[:, mask, :] - key[mask][None, :, None]), axis=(1, 2))
 

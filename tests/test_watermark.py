@@ -131,3 +131,10 @@ def test_generated_text_carries_the_watermark_at_a_measured_cost():
     assert z_marked.min() > 4 and z_plain.mean() < 2
     with pytest.raises(ValueError, match="green"):
         watermark.generate_text(model, [1], 5, 1, delta=1.0)
+
+
+def test_ddim_inversion_refuses_a_flow_model():
+    model = DiffusionModel(build_unet((8, 8, 1), (8, 16), attention_at=()), num_timesteps=100,
+                           objective="flow", seed=0)
+    with pytest.raises(ValueError, match="objective 'eps' or 'v'"):
+        watermark.ddim_invert(model, np.zeros((1, 8, 8, 1), np.float32), 5)
