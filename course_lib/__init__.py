@@ -25,6 +25,8 @@ Modules:
     dp              DP-SGD from its pieces, and its privacy budget from dp-accounting
     watermark       image (DWT-DCT), Tree-Ring and green-list text watermarks
     provenance      Ed25519-signed manifests bound to an image's pixels
+    forensics       detectors of generated images, tested on generators they never saw
+    extraction      copying a model from its answers; trigger-set ownership checks
     viz             image grids, training curves, inline animations
     cli             the `course` command (`course check`, `run`, `assign`, `grade`)
 """
