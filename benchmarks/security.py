@@ -1,6 +1,7 @@
 """Quality bars of chapter 7 (security and privacy), measured with the notebooks' recipes.
 
-    python benchmarks/security.py [--only membership,dp,watermark] [--notebooks] [--quick]
+    python benchmarks/security.py [--only membership,dp,watermark,fakes,extraction]
+                                  [--notebooks] [--quick]
 
 - membership (notebook 1): 100 member digits, 100 non-member digits and 200 validation
   digits drawn from the 1,438 training digits (`privacy.split_members`, seeds 0, 1, 2).
@@ -33,7 +34,8 @@
   JPEG-75 accuracy at strengths 12, 16, 24 and 32. Tree-Ring on chapter 2's model in its
   normal recipe (T = 1000, v-prediction, 30 epochs; `fit_digit_diffusion`): two keys in the
   starting noise, the disc of radius 3 (zero frequency included) and the rings from radius 3
-  to 5; 500 marked and 500 plain DDIM-100 samples, each inverted with 100 DDIM steps; judge
+  to 5; 500 marked and 500 plain DDIM-100 samples (the plain ones from the marked ones' base
+  noise, so that the FIDs are paired), each inverted with 100 DDIM steps; judge
   FID of each set and AUC of the key distance; for the rings, AUC and TPR at 1% FPR after no
   attack, noise (sigma 0.2), a one-pixel shift, a 90-degree rotation and regeneration
   (`model.edit`, strength 0.5). The green-list text watermark on a GRU character model (256
@@ -46,6 +48,29 @@
   Bars: JPEG-75 bit accuracy >= 95% and false positives <= 1%; Tree-Ring AUC >= 0.9 (the
   rings); text TPR >= 0.9 at 1% FPR on 200 characters; every tampering detected, untouched
   files verified.
+- fakes (notebook 4): chapter 3's VAE (50 epochs), chapter 1's DCGAN (50 epochs) and
+  chapter 2's diffusion model (30 epochs, T = 1000, sampled with DDIM-50) trained on the
+  1,438 training digits (`forensics.train_generators`, seed 0); a detector
+  (`forensics.train_detector`, 10 epochs) trained on 1,000 training digits against 1,000
+  samples of one generator, or of two, and scored by AUC on the 359 test digits against 359
+  fresh samples of each generator; over detector seeds 0, 1, 2. The same detectors on their
+  own generator's test samples after blurring (resized to 8 x 8 and back), after Gaussian
+  noise (sigma 0.1), and after an evasion attack (`forensics.evade`, PGD, 10 steps, at most
+  0.1 per pixel) scored by the detector it was computed on and by a second detector trained
+  the same way with seed + 100 (transfer; its AUC on the clean samples too). Judge FID of
+  each generator's 1,000 samples against the training digits.
+- extraction (notebook 4): the victim is the judge (`load_judge`); the copy
+  (`extraction.extract`, about 300 steps of Adam) is trained on 30, 100, 300 or 1,000
+  queries from four pools: training digits, DCGAN samples (the DCGAN of `fakes`, or one
+  trained here), grey photo patches and uniform noise, answered with probabilities, the top
+  label only, or probabilities rounded to 0.1; agreement with the victim on the 359 test
+  digits, over copy seeds 0, 1, 2. Ownership: the judge's network and recipe trained with
+  and without 50 keyed trigger images (each repeated 5 times), seeds 0, 1, 2: test accuracy
+  of both, trigger accuracy of the marked victim, of copies extracted from it with 1,000
+  digit, photo or noise queries (probabilities), and of its weights fine-tuned for 5 epochs
+  on 300 digits (a stolen model, adapted); the binomial p-value of each.
+  Bars: reported (agreement against query budget), and the marked victim's triggers found
+  with p < 1e-6.
 `--notebooks` also runs every notebook of the chapter in normal mode.
 `--quick` shrinks the runs (a few epochs, one seed) only to check that the script works end
 to end; it writes no results.
@@ -60,7 +85,7 @@ import numpy as np
 CHAPTER = "07_security"
 NOTEBOOKS = {name: f"notebooks/07_security/{name}.ipynb"
              for name in ("01_membership_inference", "02_differential_privacy",
-                          "03_watermarks_and_provenance")}
+                          "03_watermarks_and_provenance", "04_fakes_and_model_theft")}
 MEMBERSHIP = {  # notebooks/07_security/01_membership_inference.ipynb, normal mode
     "sizes": (100, 100, 200), "vae_epochs": 300, "elbo_draws": 8, "gan_epochs": 300,
     "num_samples": 2000, "char_epochs": 30, "num_chars": 60_000,
@@ -80,6 +105,36 @@ WATERMARK = {  # notebooks/07_security/03_watermarks_and_provenance.ipynb, norma
     "num_trees": 500, "ddim_steps": 100, "key": 7, "char_epochs": 15, "num_chars": 200_000,
     "gamma": 0.5,
     "deltas": (1.0, 2.0, 4.0), "num_texts": 200, "text_length": 200, "substituted": 0.2}
+
+THEFT = {  # notebooks/07_security/04_fakes_and_model_theft.ipynb, normal mode
+    "vae_epochs": 50, "gan_epochs": 50, "diffusion_epochs": 30, "num_timesteps": 1000,
+    "ddim_steps": 50, "num_fakes": 1000, "detector_epochs": 10, "seeds": (0, 1, 2),
+    "blur_size": 8, "noise": 0.1, "epsilon": 0.1, "budgets": (30, 100, 300, 1000),
+    "pools": ("digits", "generated", "photos", "noise"), "copy_steps": 300,
+    "num_triggers": 50, "repeats": 5, "trigger_key": 1, "finetune_digits": 300,
+    "finetune_epochs": 5}
+GENERATORS = ("vae", "dcgan", "diffusion")
+THEFT_PROSE = (  # the keys notebook 4's prose quotes
+    {f"fakes_fid_{g}" for g in GENERATORS}
+    | {f"fakes_auc_{a}_on_{b}" for a in GENERATORS for b in GENERATORS}
+    | {"fakes_auc_vae_dcgan_on_diffusion", "fakes_auc_vae_diffusion_on_dcgan",
+       "fakes_auc_vae_diffusion_on_dcgan_std", "fakes_auc_dcgan_diffusion_on_vae",
+       "fakes_auc_dcgan_twin", "fakes_auc_diffusion_twin"}
+    | {f"fakes_auc_{g}_{attack}" for g in GENERATORS
+       for attack in ("blur", "noise", "evade", "evade_transfer")}
+    | {f"extraction_{pool}_{mode}_{n}" for pool, mode, n in (
+        ("digits", "probabilities", 30), ("digits", "probabilities", 100),
+        ("digits", "probabilities", 1000), ("digits", "labels", 30), ("digits", "labels", 1000),
+        ("digits", "rounded", 30), ("digits", "rounded", 1000),
+        ("generated", "probabilities", 30), ("generated", "probabilities", 1000),
+        ("generated", "labels", 30), ("generated", "rounded", 30),
+        ("photos", "probabilities", 100), ("photos", "probabilities", 1000),
+        ("photos", "labels", 100), ("photos", "labels", 1000),
+        ("noise", "probabilities", 1000))}
+    | {"extraction_rounded_changed", "ownership_clean_accuracy", "ownership_victim_accuracy"}
+    | {f"ownership_{name}_triggers" for name in ("clean", "victim", "digits", "photos", "noise",
+                                                 "finetuned")})
+_GENERATED = {}  # the fakes part's samples, reused by the extraction part in the same run
 
 
 def image_attacks(watermark):
@@ -324,7 +379,8 @@ def watermark_part(rows, values, quoted, quick=False):
     model = fit_digit_diffusion(x_train, recipe["diffusion_epochs"], recipe["num_timesteps"])
     train_seconds = time.perf_counter() - start
     n, steps = recipe["num_trees"], recipe["ddim_steps"]
-    noise_plain = np.random.default_rng(2).standard_normal((n, 16, 16, 1)).astype(np.float32)
+    # the marked sets' base noise (seed 1): each plain sample has a marked twin
+    noise_plain = np.random.default_rng(1).standard_normal((n, 16, 16, 1)).astype(np.float32)
     samples_plain = watermark.sample_from_noise(model, noise_plain, steps)
     inverted_plain = watermark.ddim_invert(model, samples_plain, steps)
     judge = load_judge()
@@ -452,7 +508,186 @@ def tamper_cases(provenance, image, signed, trusted):
             "key": verifies(pixels, forged)}
 
 
-BENCHMARKS = {"membership": membership_part, "dp": dp_part, "watermark": watermark_part}
+def theft_recipe(quick):
+    recipe = dict(THEFT)
+    if quick:
+        recipe.update(vae_epochs=2, gan_epochs=2, diffusion_epochs=1, num_timesteps=100,
+                      ddim_steps=5, num_fakes=200, detector_epochs=2, seeds=(0,),
+                      budgets=(30, 300), copy_steps=50)
+    return recipe
+
+
+def generated_digits(recipe, x_train):
+    """{generator: samples}: 1,000 + 359 samples of each of the three generators."""
+    from course_lib import forensics
+
+    if not _GENERATED:
+        models = forensics.train_generators(x_train, recipe["vae_epochs"], recipe["gan_epochs"],
+                                            recipe["diffusion_epochs"], recipe["num_timesteps"])
+        _GENERATED.update(forensics.generate(models, recipe["num_fakes"] + 359,
+                                             recipe["ddim_steps"], seed=1))
+    return _GENERATED
+
+
+def fakes_part(rows, values, quoted, quick=False):
+    from course_lib import forensics
+    from course_lib.data import load_digits
+    from course_lib.judge import load_judge
+    from course_lib.privacy import attack_report
+
+    recipe = theft_recipe(quick)
+    where = NOTEBOOKS["04_fakes_and_model_theft"]
+    quoted.setdefault(where, {})
+    x_train, _ = load_digits(16, "train")
+    x_test, _ = load_digits(16, "test")
+    start = time.perf_counter()
+    samples = generated_digits(recipe, x_train)
+    seconds = time.perf_counter() - start
+    judge, n = load_judge(), recipe["num_fakes"]
+    train = {name: images[:n] for name, images in samples.items()}
+    test = {name: images[n:n + len(x_test)] for name, images in samples.items()}
+    for name, images in train.items():
+        slug = name.lower()
+        values[f"fakes_fid_{slug}"] = judge.fid(images, x_train[:n])
+        quoted[where][f"fakes_fid_{slug}"] = f"{values[f'fakes_fid_{slug}']:.1f}"
+        rows.append((f"{name}: judge FID of {n} samples", f"{values[f'fakes_fid_{slug}']:.1f}",
+                     "reported", True, seconds / 3))
+    names = list(train)
+    sources = [(a,) for a in names] + [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    attacks = ("blur", "noise", "evade", "evade_transfer", "twin")
+    tables, laundered = [], {name: {attack: [] for attack in attacks} for name in names}
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for seed in recipe["seeds"]:
+        detectors = {}
+        for source in sources:
+            fakes = np.concatenate([train[name] for name in source])
+            detectors["+".join(source)] = forensics.train_detector(
+                x_train[:n], fakes, recipe["detector_epochs"], seed=seed)
+        tables.append(forensics.cross_aucs(detectors, x_test, test))
+        for name in names:
+            detector = detectors[name]
+            twin = forensics.train_detector(x_train[:n], train[name], recipe["detector_epochs"],
+                                            seed=seed + 100)  # another faker's target
+            real = forensics.detector_scores(detector, x_test)
+            noisy = np.clip(test[name] + rng.normal(0, recipe["noise"], test[name].shape), -1, 1)
+            evaded = forensics.evade(detector, test[name], recipe["epsilon"])
+            for attack, images, judge_of in (
+                    ("blur", forensics.blur(test[name], recipe["blur_size"]), detector),
+                    ("noise", noisy, detector), ("evade", evaded, detector),
+                    ("evade_transfer", evaded, twin), ("twin", test[name], twin)):
+                scores = forensics.detector_scores(judge_of, images)
+                reals = real if judge_of is detector else forensics.detector_scores(twin, x_test)
+                laundered[name][attack].append(attack_report(scores, reals)["auc"])
+    seconds = time.perf_counter() - start
+    for detector in tables[0]:
+        for source in names:
+            mean, std = mean_std([table[detector][source] for table in tables])
+            slug = f"fakes_auc_{detector.lower().replace('+', '_')}_on_{source.lower()}"
+            values[slug], values[slug + "_std"] = mean, std
+            quoted[where][slug] = f"{mean:.2f}"
+            quoted[where][slug + "_std"] = f"{std:.2f}"
+            rows.append((f"detector trained on {detector}: AUC on {source}",
+                         f"{mean:.3f} +- {std:.3f}", "reported", True,
+                         seconds / len(tables[0]) / len(names)))
+    for name in names:
+        for attack, aucs in laundered[name].items():
+            slug = f"fakes_auc_{name.lower()}_{attack}"
+            values[slug], values[slug + "_std"] = mean_std(aucs)
+            quoted[where][slug] = f"{values[slug]:.2f}"
+            what = ("a second detector (seed + 100): AUC on its samples" if attack == "twin"
+                    else f"detector for {name}, its samples after {attack}: AUC")
+            rows.append((what if attack != "twin" else f"{name}: {what}",
+                         f"{values[slug]:.3f} +- {values[slug + '_std']:.3f}", "reported", True,
+                         0.0))
+    quoted[where] = {key: text for key, text in quoted[where].items() if key in THEFT_PROSE}
+
+
+def extraction_part(rows, values, quoted, quick=False):
+    from course_lib import extraction
+    from course_lib.data import load_digits
+    from course_lib.judge import load_judge
+
+    recipe = theft_recipe(quick)
+    where = NOTEBOOKS["04_fakes_and_model_theft"]
+    quoted.setdefault(where, {})
+    x_train, y_train = load_digits(16, "train")
+    x_test, y_test = load_digits(16, "test")
+    judge = load_judge()
+    largest = max(recipe["budgets"])
+    rng = np.random.default_rng(0)
+    pools = {"digits": x_train[rng.permutation(len(x_train))[:largest]],
+             "generated": generated_digits(recipe, x_train)["DCGAN"][:largest],
+             "photos": extraction.gray_photo_queries(largest, seed=0),
+             "noise": rng.uniform(-1, 1, (largest, 16, 16, 1)).astype(np.float32)}
+    victim_labels = judge.predict(x_test).argmax(axis=1)
+    for pool in recipe["pools"]:
+        for mode in extraction.MODES:
+            start = time.perf_counter()
+            means = []
+            for budget in recipe["budgets"]:
+                agreements = [extraction.agreement(
+                    extraction.extract(judge.predict, pools[pool][:budget], mode,
+                                       recipe["copy_steps"], seed=seed), victim_labels, x_test)
+                    for seed in recipe["seeds"]]
+                mean, std = mean_std(agreements)
+                slug = f"extraction_{pool}_{mode}_{budget}"
+                values[slug], values[slug + "_std"] = 100 * mean, 100 * std
+                quoted[where][slug] = f"{100 * mean:.0f}"
+                means.append(f"{mean:.1%}")
+            rows.append((f"copy, {pool} queries, {mode}: agreement at "
+                         + "/".join(map(str, recipe["budgets"])), " ".join(means), "reported",
+                         True, time.perf_counter() - start))
+    rounded = extraction.victim_answers(judge.predict(x_test), "rounded").argmax(axis=1)
+    values["extraction_rounded_changed"] = 100 * float(np.mean(rounded != victim_labels))
+    quoted[where]["extraction_rounded_changed"] = f"{values['extraction_rounded_changed']:.1f}"
+
+    # Ownership: a trigger set trained into the victim
+    start = time.perf_counter()
+    triggers = extraction.trigger_set(recipe["num_triggers"], key=recipe["trigger_key"])
+    found = {name: [] for name in ("clean", "victim", "digits", "photos", "noise",
+                                   "finetuned")}
+    accuracy = {"clean": [], "victim": []}
+    for seed in recipe["seeds"]:
+        clean = extraction.train_victim(x_train, y_train, None, seed=seed)
+        victim = extraction.train_victim(x_train, y_train, triggers, recipe["repeats"],
+                                         seed=seed)
+        for name, model in (("clean", clean), ("victim", victim)):
+            accuracy[name].append(extraction.agreement(model, y_test, x_test))
+            found[name].append(extraction.trigger_accuracy(model, triggers))
+        for pool in ("digits", "photos", "noise"):
+            copy = extraction.extract(victim, pools[pool][:largest], "probabilities",
+                                      recipe["copy_steps"], seed=seed)
+            found[pool].append(extraction.trigger_accuracy(copy, triggers))
+        stolen = extraction.fine_tune(victim, x_train[:recipe["finetune_digits"]],
+                                      y_train[:recipe["finetune_digits"]],
+                                      recipe["finetune_epochs"], seed=seed)
+        found["finetuned"].append(extraction.trigger_accuracy(stolen, triggers))
+    seconds = time.perf_counter() - start
+    for name, rates in accuracy.items():
+        mean, std = mean_std(rates)
+        values[f"ownership_{name}_accuracy"] = 100 * mean
+        values[f"ownership_{name}_accuracy_std"] = 100 * std
+        quoted[where][f"ownership_{name}_accuracy"] = f"{100 * mean:.1f}"
+    rows.append(("test accuracy without / with the trigger set",
+                 f"{values['ownership_clean_accuracy']:.1f}% / "
+                 f"{values['ownership_victim_accuracy']:.1f}%", "reported", True, seconds))
+    for name, rates in found.items():
+        matches = [round(rate * recipe["num_triggers"]) for rate in rates]
+        p_values = [extraction.ownership_p_value(m, recipe["num_triggers"]) for m in matches]
+        values[f"ownership_{name}_triggers"] = 100 * float(np.mean(rates))
+        values[f"ownership_{name}_p_max"] = max(p_values)
+        quoted[where][f"ownership_{name}_triggers"] = f"{100 * np.mean(rates):.0f}"
+        bar = name == "victim"
+        rows.append((f"triggers matched by the {name} model, per seed; largest p",
+                     " ".join(f"{m}/{recipe['num_triggers']}" for m in matches)
+                     + f"; {max(p_values):.2g}", "p < 1e-6" if bar else "reported",
+                     max(p_values) < 1e-6 if bar else True, 0.0))
+    quoted[where] = {key: text for key, text in quoted[where].items() if key in THEFT_PROSE}
+
+
+BENCHMARKS = {"membership": membership_part, "dp": dp_part, "watermark": watermark_part,
+              "fakes": fakes_part, "extraction": extraction_part}
 
 
 def main():

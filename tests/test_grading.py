@@ -184,6 +184,29 @@ def test_some_course_notebooks_have_exercises():
     assert COURSE_NOTEBOOKS
 
 
+# Exercises whose answer is also a library function: an answer that only calls the library,
+# under its own name or another, must not earn the points.
+LIBRARY_CALLS = {
+    "ownership_p_value": [
+        "from course_lib import extraction\n\n\ndef ownership_p_value(matches, num_triggers, "
+        "num_classes=10):\n    return extraction.ownership_p_value(matches, num_triggers, "
+        "num_classes)\n",
+        "from course_lib.extraction import ownership_p_value\n",
+        "from course_lib.extraction import ownership_p_value as _tail\n\n\n"
+        "def ownership_p_value(*args, **kwargs):\n    return _tail(*args, **kwargs)\n"],
+    "ring_mask": [
+        "from course_lib import watermark\n\n\ndef ring_mask(height, width, radius):\n"
+        "    return watermark.tree_ring_key((height, width, 1), radius)[0]\n",
+        "from course_lib.watermark import tree_ring_key as _key\n\n\n"
+        "def ring_mask(height, width, radius, key=_key):\n"
+        "    return key((height, width, 1), radius)[0]\n"],
+    "green_z": [
+        "from course_lib import watermark\n\n\ndef green_z(ids, green):\n"
+        "    return watermark.green_z_score(ids, green)\n",
+        "from course_lib.watermark import green_z_score as green_z\n"],
+}
+
+
 @pytest.mark.exercises
 @pytest.mark.parametrize("notebook", COURSE_NOTEBOOKS, ids=lambda p: p.name)
 def test_course_notebook_assigns_and_its_tests_tell_answers_apart(notebook, tmp_path):
@@ -242,6 +265,13 @@ def test_course_notebook_assigns_and_its_tests_tell_answers_apart(notebook, tmp_
         assert not blank_passes, (
             f"the unanswered `...` passes every test of {blank_passes}: add a test that a blank "
             "answer fails")
+        for question in set(LIBRARY_CALLS) & set(questions):
+            for source in LIBRARY_CALLS[question]:
+                session.request({"op": "run", "source": source})
+                result = scoring.run_questions(session, tests, [question],
+                                               manifest["answers"])[0][question]
+                assert result["score"] < result["possible"], (
+                    f"an answer that calls the library passes {question}:\n{source}")
     finally:
         kernel.kill()
         kernel.wait()
