@@ -88,18 +88,11 @@ def gray_photo_queries(num_images, image_size=16, patch_size=64, seed=0):
 
 
 def build_copy(image_shape=(16, 16, 1), num_classes=10, filters=(16, 32), units=64, seed=0):
-    """The attacker's network: two conv blocks, a dense layer and a softmax (fewer than half
+    """The attacker's network, `forensics.small_cnn` with a softmax (fewer than half
     the judge's parameters: the attacker need not know the victim's architecture)."""
-    keras.utils.set_random_seed(seed)
-    layers = keras.layers
-    inputs = keras.Input(image_shape)
-    x = inputs
-    for width in filters:
-        x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
-        x = layers.MaxPooling2D()(x)
-    x = layers.Dense(units, activation="relu")(layers.Flatten()(x))
-    outputs = layers.Dense(num_classes, activation="softmax", dtype="float32")(x)
-    return keras.Model(inputs, outputs, name="copy")
+    from course_lib.forensics import small_cnn
+
+    return small_cnn(image_shape, num_classes, "softmax", filters, units, seed, name="copy")
 
 
 def extract(victim, queries, mode="probabilities", num_steps=300, batch_size=32,

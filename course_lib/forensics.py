@@ -14,6 +14,7 @@ a generator the detector never saw.
     train_generators   chapter 3's VAE, chapter 1's DCGAN and chapter 2's diffusion model,
                        trained on the same real images
     generate           samples of each
+    small_cnn          two conv blocks and a dense layer (the detector, and extraction's copy)
     build_detector     a small CNN with one logit
     train_detector     trains one on real images against generated ones (balanced)
     detector_scores    its logits ("generated" is high), NumPy
@@ -70,9 +71,11 @@ def generate(models, num_samples, ddim_steps=50, seed=0):
     return samples
 
 
-def build_detector(image_shape=(16, 16, 1), filters=(16, 32), units=64, seed=0):
-    """Two conv blocks (3x3, ReLU, 2x2 max-pooling), a dense layer and one logit. Small on
-    purpose: it must not need more images than a generator can spare."""
+def small_cnn(image_shape, num_outputs, activation=None, filters=(16, 32), units=64, seed=0,
+              name="small_cnn"):
+    """Two conv blocks (3x3, ReLU, 2x2 max-pooling), a dense ReLU layer and `num_outputs`
+    float32 outputs with `activation`: the detector here and the attacker's copy in
+    `course_lib.extraction`. Seeded, so that the same seed gives the same initial weights."""
     keras.utils.set_random_seed(seed)
     layers = keras.layers
     inputs = keras.Input(image_shape)
@@ -81,7 +84,14 @@ def build_detector(image_shape=(16, 16, 1), filters=(16, 32), units=64, seed=0):
         x = layers.Conv2D(width, 3, padding="same", activation="relu")(x)
         x = layers.MaxPooling2D()(x)
     x = layers.Dense(units, activation="relu")(layers.Flatten()(x))
-    return keras.Model(inputs, layers.Dense(1, dtype="float32")(x), name="detector")
+    outputs = layers.Dense(num_outputs, activation=activation, dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_detector(image_shape=(16, 16, 1), filters=(16, 32), units=64, seed=0):
+    """A `small_cnn` with one logit. Small on purpose: it must not need more images than a
+    generator can spare."""
+    return small_cnn(image_shape, 1, None, filters, units, seed, name="detector")
 
 
 def _images(images, name):
